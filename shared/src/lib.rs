@@ -1,0 +1,32 @@
+//! The Secrets Manager rotation protocol, shared by every rotation function of the suite.
+//!
+//! - [`event`]: the invocation payload, validated before any call is made;
+//! - [`protocol`]: the staging-label state machine (read it first; it is the whole protocol);
+//! - [`target`]: the narrow trait a rotation function implements;
+//! - [`store`]: the Secrets Manager port, over the AWS SDK or in memory;
+//! - [`secret`]: the secret JSON document; [`password`]: the password policy;
+//! - [`error`], [`logging`], [`config`], [`lambda`]: errors with stable `errorType`s, Lambda
+//!   logging, start-up configuration and the Runtime API wiring.
+
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod lambda;
+pub mod logging;
+pub mod password;
+pub mod protocol;
+pub mod secret;
+pub mod store;
+pub mod target;
+pub mod versions;
+
+#[cfg(any(test, feature = "scenarios"))]
+pub mod scenarios;
+
+pub use error::RotationError;
+pub use event::{RotationEvent, Step};
+pub use protocol::{Rotation, StepOutcome};
+pub use secret::SecretDocument;
+pub use store::{SecretStore, StagingLabel};
+pub use target::{Target, TargetError};
+pub use versions::SecretVersions;

@@ -1,0 +1,250 @@
+//! The rotation protocol: the staging-label state machine every rotation function shares.
+//!
+//! Secrets Manager invokes the function four times per rotation, after creating a value-less
+//! version labelled `AWSPENDING` whose VersionId is the event's `ClientRequestToken`:
+//!
+//! 1. **createSecret** writes the new credential as the pending version's value. This is the
+//!    write-ahead record: it happens before anything changes at the target, so a crash later in
+//!    the rotation can always be finished with the same credential.
+//! 2. **setSecret** makes the target accept the pending credential.
+//! 3. **testSecret** proves it works.
+//! 4. **finishSecret** moves `AWSCURRENT` to the pending version (the service moves
+//!    `AWSPREVIOUS` along) and removes `AWSPENDING`, so the next rotation can start.
+//!
+//! Any invocation may be a retry: Secrets Manager retries whole rotations, Lambda retries
+//! invocations, and a process can die between two side effects. Each step therefore looks at
+//! what exists and does only what is missing; running a step twice ends in the same state as
+//! running it once.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::error::RotationError;
+use crate::event::{RotationEvent, Step};
+use crate::store::{SecretDescription, SecretStore, StagingLabel, StoreErrorKind};
+use crate::target::Target;
+use crate::versions::SecretVersions;
+
+/// What a step did, as logged in its `outcome` field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// The token is already `AWSCURRENT`: the rotation finished earlier; nothing to do.
+    AlreadyCurrent,
+    /// finishSecret found the token current but still labelled `AWSPENDING` (a crash between
+    /// its two label updates) and removed the label.
+    PendingLabelRemoved,
+    /// createSecret found this rotation's pending value already written.
+    PendingAlreadyStored,
+    /// createSecret wrote the pending value.
+    PendingStored,
+    Applied,
+    Verified,
+    Finished,
+}
+
+impl StepOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepOutcome::AlreadyCurrent => "already_current",
+            StepOutcome::PendingLabelRemoved => "pending_label_removed",
+            StepOutcome::PendingAlreadyStored => "pending_already_stored",
+            StepOutcome::PendingStored => "pending_stored",
+            StepOutcome::Applied => "applied",
+            StepOutcome::Verified => "verified",
+            StepOutcome::Finished => "finished",
+        }
+    }
+}
+
+/// A rotation function: the protocol bound to one Secrets Manager client and one target.
+pub struct Rotation<T> {
+    store: Arc<dyn SecretStore>,
+    target: T,
+}
+
+impl<T: Target> Rotation<T> {
+    pub fn new(store: Arc<dyn SecretStore>, target: T) -> Self {
+        Rotation { store, target }
+    }
+
+    pub fn target(&self) -> &T {
+        &self.target
+    }
+
+    /// Handles one Lambda invocation: validates the payload, runs the step, and logs one line
+    /// with the step, the secret, the version, the outcome and the duration.
+    pub async fn handle(&self, payload: &Value) -> Result<StepOutcome, RotationError> {
+        let started = Instant::now();
+        let event = match RotationEvent::from_json(payload) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::error!(
+                    outcome = "rejected",
+                    error_type = error.error_type(),
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "rotation event rejected: {error}"
+                );
+                return Err(error);
+            }
+        };
+        let result = self.run(&event).await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let step = event.step.as_str();
+        let secret_arn = event.secret_id.as_str();
+        let version_id = event.client_request_token.as_str();
+        match &result {
+            Ok(outcome) => tracing::info!(
+                step,
+                secret_arn,
+                version_id,
+                outcome = outcome.as_str(),
+                duration_ms,
+                "{step} succeeded"
+            ),
+            Err(error) => tracing::error!(
+                step,
+                secret_arn,
+                version_id,
+                outcome = "failed",
+                error_type = error.error_type(),
+                transient = error.is_transient(),
+                duration_ms,
+                "{step} failed: {error}"
+            ),
+        }
+        result
+    }
+
+    /// Runs one step of a validated event.
+    pub async fn run(&self, event: &RotationEvent) -> Result<StepOutcome, RotationError> {
+        let description = self.store.describe(event.secret_id.as_str()).await?;
+        let token = event.client_request_token.as_str();
+        let arn = description.arn.as_str();
+
+        // The preamble, with the AWS templates' checks and texts, in their order.
+        if !description.rotation_enabled {
+            return Err(RotationError::RotationNotEnabled {
+                secret: arn.to_owned(),
+            });
+        }
+        if description.labels_of(token).is_none() {
+            return Err(RotationError::UnknownVersion {
+                secret: arn.to_owned(),
+                token: token.to_owned(),
+            });
+        }
+        if description.has_label(token, StagingLabel::Current) {
+            return self.already_current(event, &description).await;
+        }
+        if !description.has_label(token, StagingLabel::Pending) {
+            return Err(RotationError::VersionNotPending {
+                secret: arn.to_owned(),
+                token: token.to_owned(),
+            });
+        }
+
+        let versions = SecretVersions::new(&*self.store, &description, &event.client_request_token);
+        match event.step {
+            Step::CreateSecret => self.create_secret(event, &versions).await,
+            Step::SetSecret => {
+                self.target.apply(&versions).await?;
+                Ok(StepOutcome::Applied)
+            }
+            Step::TestSecret => {
+                self.target.verify(&versions).await?;
+                Ok(StepOutcome::Verified)
+            }
+            Step::FinishSecret => self.finish_secret(&versions).await,
+        }
+    }
+
+    /// The token is already `AWSCURRENT`: the rotation completed, and any step is a no-op.
+    /// finishSecret alone still completes what a crash may have cut short: the removal of
+    /// `AWSPENDING`, without which the next rotation cannot start, and the target's clean-up.
+    async fn already_current(
+        &self,
+        event: &RotationEvent,
+        description: &SecretDescription,
+    ) -> Result<StepOutcome, RotationError> {
+        let token = event.client_request_token.as_str();
+        tracing::info!(
+            "Secret version {token} already set as AWSCURRENT for secret {}.",
+            description.arn
+        );
+        if event.step != Step::FinishSecret
+            || !description.has_label(token, StagingLabel::Pending)
+        {
+            return Ok(StepOutcome::AlreadyCurrent);
+        }
+        self.store
+            .update_label(&description.arn, StagingLabel::Pending, None, Some(token))
+            .await?;
+        let versions = SecretVersions::new(&*self.store, description, &event.client_request_token);
+        self.target.after_finish(&versions).await?;
+        Ok(StepOutcome::PendingLabelRemoved)
+    }
+
+    /// States createSecret can find:
+    /// - the pending version has no value (the first attempt): derive one from `AWSCURRENT` and
+    ///   store it;
+    /// - it has a value (a retry after the write, or a concurrent duplicate invocation): keep
+    ///   it, because setSecret may already have applied it;
+    /// - the write loses a race with a concurrent duplicate (`ResourceExistsException`): the
+    ///   other invocation's value stands, and that is success.
+    async fn create_secret(
+        &self,
+        event: &RotationEvent,
+        versions: &SecretVersions<'_>,
+    ) -> Result<StepOutcome, RotationError> {
+        if versions.try_pending().await?.is_some() {
+            return Ok(StepOutcome::PendingAlreadyStored);
+        }
+        let current = versions.current().await?;
+        let pending = self.target.derive_pending(current, versions).await?;
+        let written = self
+            .store
+            .put_pending(
+                versions.secret_arn(),
+                versions.token(),
+                &pending.to_secret_string(),
+                event.rotation_token.as_ref(),
+            )
+            .await;
+        match written {
+            Ok(()) => Ok(StepOutcome::PendingStored),
+            Err(error) if error.kind == StoreErrorKind::VersionExists => {
+                match versions.try_pending().await? {
+                    Some(_) => Ok(StepOutcome::PendingAlreadyStored),
+                    None => Err(error.into()),
+                }
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Moves `AWSCURRENT` to the token, naming the version it leaves as the service requires
+    /// (none when no version is current), then removes `AWSPENDING`. A crash between the two is
+    /// finished by the retry (see `already_current`).
+    async fn finish_secret(
+        &self,
+        versions: &SecretVersions<'_>,
+    ) -> Result<StepOutcome, RotationError> {
+        let arn = versions.secret_arn();
+        let token = versions.token();
+        let old_current = versions.description().version_with(StagingLabel::Current);
+        self.store
+            .update_label(arn, StagingLabel::Current, Some(token), old_current)
+            .await?;
+        self.store
+            .update_label(arn, StagingLabel::Pending, None, Some(token))
+            .await?;
+        tracing::info!("finishSecret: Successfully set AWSCURRENT stage to version {token} for secret {arn}.");
+        self.target.after_finish(versions).await?;
+        Ok(StepOutcome::Finished)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,95 @@
+//! The one seam between the protocol and what a credential protects (a database, an API).
+//!
+//! A target knows nothing of staging labels: the protocol decides *when* each method runs and
+//! which versions exist; the target decides *what* the new credential is and how to apply and
+//! prove it. Strategies (single user, alternating users) are the target's own choice.
+
+use async_trait::async_trait;
+
+use crate::error::RotationError;
+use crate::secret::SecretDocument;
+use crate::versions::SecretVersions;
+
+/// What a rotation function plugs into the protocol.
+///
+/// Every method may run more than once for the same rotation (Secrets Manager and Lambda both
+/// retry, and a process can die anywhere), so each must converge: applying a credential that is
+/// already applied, or verifying twice, is not an error. Failures are [`TargetError`]s, which
+/// convert into [`RotationError`] with `?`.
+#[async_trait]
+pub trait Target: Send + Sync {
+    /// createSecret: the value to store as `AWSPENDING`, made from `AWSCURRENT` (a new password,
+    /// a newly issued key). Called only when no pending value exists yet for this rotation.
+    async fn derive_pending(
+        &self,
+        current: &SecretDocument,
+        versions: &SecretVersions<'_>,
+    ) -> Result<SecretDocument, RotationError>;
+
+    /// setSecret: make the pending credential valid at the target.
+    async fn apply(&self, versions: &SecretVersions<'_>) -> Result<(), RotationError>;
+
+    /// testSecret: prove the pending credential works.
+    async fn verify(&self, versions: &SecretVersions<'_>) -> Result<(), RotationError>;
+
+    /// After finishSecret has made the pending version current: retire what the old credential
+    /// left behind, if the target has anything to retire.
+    async fn after_finish(&self, _versions: &SecretVersions<'_>) -> Result<(), RotationError> {
+        Ok(())
+    }
+}
+
+/// How a target failed, which decides the `errorType` operators see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetErrorKind {
+    /// The target answered and said no (bad credentials, missing privilege, refused statement).
+    Rejected,
+    /// The target could not be reached in time (refused connection, timeout, TLS failure).
+    Unreachable,
+    /// A version's content cannot be used for this target (wrong engine, other user, other host).
+    InvalidSecret,
+}
+
+/// A target's failure. The message names the host, user and what the server said, never a
+/// credential.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct TargetError {
+    pub kind: TargetErrorKind,
+    pub message: String,
+}
+
+impl TargetError {
+    pub fn rejected(message: impl Into<String>) -> Self {
+        TargetError {
+            kind: TargetErrorKind::Rejected,
+            message: message.into(),
+        }
+    }
+
+    pub fn unreachable(message: impl Into<String>) -> Self {
+        TargetError {
+            kind: TargetErrorKind::Unreachable,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid_secret(message: impl Into<String>) -> Self {
+        TargetError {
+            kind: TargetErrorKind::InvalidSecret,
+            message: message.into(),
+        }
+    }
+
+    pub fn error_type(&self) -> &'static str {
+        match self.kind {
+            TargetErrorKind::Rejected => "TargetRejected",
+            TargetErrorKind::Unreachable => "TargetUnreachable",
+            TargetErrorKind::InvalidSecret => "InvalidSecret",
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.kind == TargetErrorKind::Unreachable
+    }
+}
