@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use lambda_runtime::{service_fn, LambdaEvent};
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 
 use crate::config::Environment;
@@ -13,7 +13,7 @@ use crate::store::aws::AwsSecretStore;
 use crate::target::Target;
 
 /// Starts a rotation function: sets up Lambda logging, parses the configuration once (an invalid
-/// value stops the start-up with a message naming it), builds the Secrets Manager client once,
+/// value is reported with a message naming it), builds the Secrets Manager client once,
 /// then serves invocations until Lambda stops the process.
 pub async fn run<T, F>(configure: F) -> Result<(), lambda_runtime::Error>
 where
@@ -24,13 +24,7 @@ where
     let env = Environment::process();
     let target = match configure(&env) {
         Ok(target) => target,
-        Err(error) => {
-            tracing::error!(
-                error_type = error.error_type(),
-                "the function's configuration is invalid: {error}"
-            );
-            return Err(error.into());
-        }
+        Err(error) => return serve_configuration_error(error).await,
     };
     let store = AwsSecretStore::from_environment(&env).await;
     let rotation = Rotation::new(Arc::new(store), target);
@@ -42,6 +36,23 @@ where
                 .await
                 .map(|_| Value::Null)
         }
+    }))
+    .await
+}
+
+/// A function that cannot be configured still answers every invocation, with the
+/// configuration error: Secrets Manager then records the real cause (errorType
+/// `InvalidConfiguration` and the variable at fault) in its `RotationFailed` event, where an
+/// exited runtime would only say that the process died.
+async fn serve_configuration_error(error: RotationError) -> Result<(), lambda_runtime::Error> {
+    let diagnostic = Diagnostic::from(&error);
+    tracing::error!(
+        error_type = diagnostic.error_type.as_str(),
+        "the function's configuration is invalid: {error}"
+    );
+    lambda_runtime::run(service_fn(|_event: LambdaEvent<Value>| {
+        let diagnostic = diagnostic.clone();
+        async move { Err::<Value, Diagnostic>(diagnostic) }
     }))
     .await
 }
