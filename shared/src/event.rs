@@ -235,7 +235,10 @@ mod tests {
         for name in ["Step", "SecretId", "ClientRequestToken"] {
             let mut payload = event("createSecret");
             payload.as_object_mut().expect("object").remove(name);
-            assert_eq!(rejection(payload), format!("No value provided for \"{name}\"."));
+            assert_eq!(
+                rejection(payload),
+                format!("No value provided for \"{name}\".")
+            );
         }
     }
 
@@ -251,7 +254,12 @@ mod tests {
 
     #[test]
     fn control_characters_and_non_ascii_are_rejected_without_echoing_the_value() {
-        for bad in ["arn\nINFO forged log line", "arn\u{7f}", "arné", "tab\there"] {
+        for bad in [
+            "arn\nINFO forged log line",
+            "arn\u{7f}",
+            "arné",
+            "tab\there",
+        ] {
             let mut payload = event("createSecret");
             payload["SecretId"] = json!(bad);
             let message = rejection(payload);

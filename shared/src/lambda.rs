@@ -30,12 +30,7 @@ where
     let rotation = Rotation::new(Arc::new(store), target);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let rotation = &rotation;
-        async move {
-            rotation
-                .handle(&event.payload)
-                .await
-                .map(|_| Value::Null)
-        }
+        async move { rotation.handle(&event.payload).await.map(|_| Value::Null) }
     }))
     .await
 }

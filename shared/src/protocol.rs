@@ -173,8 +173,7 @@ impl<T: Target> Rotation<T> {
             "Secret version {token} already set as AWSCURRENT for secret {}.",
             description.arn
         );
-        if event.step != Step::FinishSecret
-            || !description.has_label(token, StagingLabel::Pending)
+        if event.step != Step::FinishSecret || !description.has_label(token, StagingLabel::Pending)
         {
             return Ok(StepOutcome::AlreadyCurrent);
         }
@@ -240,7 +239,9 @@ impl<T: Target> Rotation<T> {
         self.store
             .update_label(arn, StagingLabel::Pending, None, Some(token))
             .await?;
-        tracing::info!("finishSecret: Successfully set AWSCURRENT stage to version {token} for secret {arn}.");
+        tracing::info!(
+            "finishSecret: Successfully set AWSCURRENT stage to version {token} for secret {arn}."
+        );
         self.target.after_finish(versions).await?;
         Ok(StepOutcome::Finished)
     }

@@ -79,7 +79,9 @@ impl CredentialHolder {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn password_of(document: &SecretDocument) -> Result<String, RotationError> {
@@ -291,7 +293,10 @@ pub async fn every_step_is_refused_for_a_token_the_secret_does_not_know<
         );
     }
     assert_eq!(scenario.snapshot().await, before);
-    assert_eq!(scenario.holder.derive_calls() + scenario.holder.apply_calls(), 0);
+    assert_eq!(
+        scenario.holder.derive_calls() + scenario.holder.apply_calls(),
+        0
+    );
 }
 
 pub async fn every_step_succeeds_without_doing_anything_once_the_token_is_current<
@@ -302,7 +307,10 @@ pub async fn every_step_succeeds_without_doing_anything_once_the_token_is_curren
     let scenario = Scenario::new(harness).await;
     let token = scenario.rotate().await;
     let before = scenario.snapshot().await;
-    let (derived, applied) = (scenario.holder.derive_calls(), scenario.holder.apply_calls());
+    let (derived, applied) = (
+        scenario.holder.derive_calls(),
+        scenario.holder.apply_calls(),
+    );
     for step in STEPS {
         let outcome = scenario.step(step, &token).await.expect(step);
         assert_eq!(outcome, StepOutcome::AlreadyCurrent, "{step}");
@@ -318,7 +326,10 @@ pub async fn every_step_is_refused_for_a_version_that_is_not_pending<
     harness: &H,
 ) {
     let scenario = Scenario::new(harness).await;
-    let first = scenario.version_with(StagingLabel::Current).await.expect("current");
+    let first = scenario
+        .version_with(StagingLabel::Current)
+        .await
+        .expect("current");
     scenario.rotate().await;
     // The first version now carries only AWSPREVIOUS.
     let before = scenario.snapshot().await;
@@ -352,7 +363,10 @@ pub async fn an_unknown_step_is_refused_with_the_aws_text_and_changes_nothing<
     assert_eq!(error.error_type(), "InvalidEvent");
     assert_eq!(
         error.to_string(),
-        format!("Invalid step parameter rotateEverything for secret {}", scenario.arn)
+        format!(
+            "Invalid step parameter rotateEverything for secret {}",
+            scenario.arn
+        )
     );
     assert_eq!(scenario.snapshot().await, before);
 }
@@ -371,7 +385,10 @@ pub async fn bad_event_fields_are_refused_and_change_nothing<H: ScenarioHarness 
     let mut injected = scenario.event("createSecret", &token);
     injected["SecretId"] = json!(format!("{}\nERROR forged", scenario.arn));
     for (payload, message) in [
-        (missing_token, "No value provided for \"ClientRequestToken\"."),
+        (
+            missing_token,
+            "No value provided for \"ClientRequestToken\".",
+        ),
         (injected, "\"SecretId\" contains invalid characters."),
     ] {
         let Err(error) = scenario.rotation.handle(&payload).await else {
@@ -393,7 +410,10 @@ pub async fn create_stores_a_new_pending_value_keeping_every_other_key_and_type<
 ) {
     let scenario = Scenario::new(harness).await;
     let token = harness.start_rotation(&scenario.arn).await;
-    let outcome = scenario.step("createSecret", &token).await.expect("createSecret");
+    let outcome = scenario
+        .step("createSecret", &token)
+        .await
+        .expect("createSecret");
     assert_eq!(outcome, StepOutcome::PendingStored);
 
     let labels = scenario.labels().await;
@@ -402,7 +422,10 @@ pub async fn create_stores_a_new_pending_value_keeping_every_other_key_and_type<
     let mut expected = initial_secret();
     assert_ne!(pending["password"], expected["password"]);
     expected["password"] = pending["password"].clone();
-    assert_eq!(pending, expected, "unknown keys, nesting and JSON types are kept");
+    assert_eq!(
+        pending, expected,
+        "unknown keys, nesting and JSON types are kept"
+    );
     assert!(pending["port"].is_string(), "a string port stays a string");
     // Key order is kept too: the serialised form lists keys as the original did.
     let keys: Vec<&String> = pending.as_object().expect("object").keys().collect();
@@ -430,10 +453,17 @@ pub async fn create_keeps_a_pending_value_that_already_exists<H: ScenarioHarness
         .await
         .expect("PutSecretValue");
 
-    let outcome = scenario.step("createSecret", &token).await.expect("createSecret");
+    let outcome = scenario
+        .step("createSecret", &token)
+        .await
+        .expect("createSecret");
     assert_eq!(outcome, StepOutcome::PendingAlreadyStored);
     assert_eq!(scenario.value(&token).await, Some(earlier));
-    assert_eq!(scenario.holder.derive_calls(), 0, "nothing new was generated");
+    assert_eq!(
+        scenario.holder.derive_calls(),
+        0,
+        "nothing new was generated"
+    );
 }
 
 pub async fn create_passes_the_rotation_token_to_put_secret_value<H: ScenarioHarness + ?Sized>(
@@ -444,7 +474,11 @@ pub async fn create_passes_the_rotation_token_to_put_secret_value<H: ScenarioHar
     let rotation_token = format!("{}-{}", random_token(), random_token());
     let mut event = scenario.event("createSecret", &token);
     event["RotationToken"] = json!(rotation_token);
-    let outcome = scenario.rotation.handle(&event).await.expect("createSecret");
+    let outcome = scenario
+        .rotation
+        .handle(&event)
+        .await
+        .expect("createSecret");
     assert_eq!(outcome, StepOutcome::PendingStored);
     if let Some(received) = harness.rotation_tokens_received() {
         assert_eq!(received, vec![rotation_token]);
@@ -460,7 +494,10 @@ pub async fn a_full_rotation_moves_current_and_previous_and_leaves_no_pending_la
     harness: &H,
 ) {
     let scenario = Scenario::new(harness).await;
-    let first = scenario.version_with(StagingLabel::Current).await.expect("current");
+    let first = scenario
+        .version_with(StagingLabel::Current)
+        .await
+        .expect("current");
     let token = scenario.rotate().await;
 
     let labels = scenario.labels().await;
@@ -490,7 +527,10 @@ pub async fn test_secret_fails_when_set_secret_has_not_applied_the_pending_value
 ) {
     let scenario = Scenario::new(harness).await;
     let token = harness.start_rotation(&scenario.arn).await;
-    scenario.step("createSecret", &token).await.expect("createSecret");
+    scenario
+        .step("createSecret", &token)
+        .await
+        .expect("createSecret");
     let result = scenario.step("testSecret", &token).await;
     assert_eq!(error_type(result), "TargetRejected");
 }
@@ -501,7 +541,10 @@ pub async fn finish_removes_a_pending_label_left_on_the_current_version<
     harness: &H,
 ) {
     let scenario = Scenario::new(harness).await;
-    let first = scenario.version_with(StagingLabel::Current).await.expect("current");
+    let first = scenario
+        .version_with(StagingLabel::Current)
+        .await
+        .expect("current");
     let token = harness.start_rotation(&scenario.arn).await;
     for step in ["createSecret", "setSecret", "testSecret"] {
         scenario.step(step, &token).await.expect(step);
@@ -509,11 +552,19 @@ pub async fn finish_removes_a_pending_label_left_on_the_current_version<
     // A finishSecret that died between its two label updates.
     harness
         .store()
-        .update_label(&scenario.arn, StagingLabel::Current, Some(&token), Some(&first))
+        .update_label(
+            &scenario.arn,
+            StagingLabel::Current,
+            Some(&token),
+            Some(&first),
+        )
         .await
         .expect("move AWSCURRENT");
 
-    let outcome = scenario.step("finishSecret", &token).await.expect("finishSecret");
+    let outcome = scenario
+        .step("finishSecret", &token)
+        .await
+        .expect("finishSecret");
     assert_eq!(outcome, StepOutcome::PendingLabelRemoved);
     let labels = scenario.labels().await;
     assert_eq!(labels[&token], vec!["AWSCURRENT"]);
@@ -533,7 +584,11 @@ pub async fn every_step_run_twice_ends_as_if_run_once<H: ScenarioHarness + ?Size
             .unwrap_or_else(|error| panic!("{step} retried: {error}"));
         assert_eq!(scenario.snapshot().await, once, "{step} run twice");
     }
-    assert_eq!(scenario.holder.derive_calls(), 1, "one password per rotation");
+    assert_eq!(
+        scenario.holder.derive_calls(),
+        1,
+        "one password per rotation"
+    );
     let labels = scenario.labels().await;
     assert_eq!(labels[&token], vec!["AWSCURRENT"]);
 }

@@ -98,7 +98,11 @@ impl<'a> SecretVersions<'a> {
         &self,
         selector: VersionSelector<'_>,
     ) -> Result<Option<SecretDocument>, RotationError> {
-        let Some(value) = self.store.get_value(&self.description.arn, selector).await? else {
+        let Some(value) = self
+            .store
+            .get_value(&self.description.arn, selector)
+            .await?
+        else {
             return Ok(None);
         };
         let stage = match selector {

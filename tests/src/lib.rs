@@ -1,1 +1,20 @@
-//! Integration test support.
+//! Integration test support: the local stack (moto, PostgreSQL 15, MariaDB 10.11 on loopback),
+//! the Lambda Runtime API emulator that runs the real function binaries, and the orchestrator
+//! that plays Secrets Manager.
+
+pub mod http;
+pub mod orchestrator;
+pub mod runtime_api;
+pub mod secrets_manager;
+// TEMPORARY
+pub mod stack {
+    pub struct Moto;
+    impl Moto {
+        pub fn endpoint(&self) -> String {
+            std::env::var("MOTO_ENDPOINT").unwrap()
+        }
+    }
+    pub async fn moto() -> Moto {
+        Moto
+    }
+}

@@ -122,7 +122,10 @@ async fn finish_moves_current_without_naming_a_version_when_no_version_is_curren
         .store
         .force_remove_label(&scenario.arn, StagingLabel::Current.as_str());
 
-    let outcome = scenario.step("finishSecret", &token).await.expect("finishSecret");
+    let outcome = scenario
+        .step("finishSecret", &token)
+        .await
+        .expect("finishSecret");
     assert_eq!(outcome, StepOutcome::Finished);
     let labels = scenario.labels().await;
     assert_eq!(labels[&token], vec!["AWSCURRENT"]);

@@ -87,9 +87,9 @@ where
                 Some("InvalidRequestException" | "InvalidParameterException") => {
                     StoreErrorKind::InvalidRequest
                 }
-                Some("AccessDeniedException" | "DecryptionFailure" | "UnrecognizedClientException") => {
-                    StoreErrorKind::AccessDenied
-                }
+                Some(
+                    "AccessDeniedException" | "DecryptionFailure" | "UnrecognizedClientException",
+                ) => StoreErrorKind::AccessDenied,
                 Some(
                     "ThrottlingException"
                     | "TooManyRequestsException"
@@ -218,7 +218,10 @@ mod tests {
     #[test]
     fn the_aws_templates_endpoint_variable_selects_the_endpoint() {
         let env = Environment::from_pairs([("SECRETS_MANAGER_ENDPOINT", "https://vpce.example")]);
-        assert_eq!(endpoint_override(&env).as_deref(), Some("https://vpce.example"));
+        assert_eq!(
+            endpoint_override(&env).as_deref(),
+            Some("https://vpce.example")
+        );
     }
 
     #[test]

@@ -129,7 +129,7 @@ impl InMemoryStore {
                 Version {
                     value: Some(value.to_owned()),
                     labels: Vec::new(),
-                    },
+                },
             );
             secret.attach_current(version_id, old.as_deref());
         }
@@ -316,7 +316,9 @@ impl SecretStore for InMemoryStore {
         let mut state = self.lock();
         state.enter(OP, secret_id)?;
         if let Some(rotation_token) = rotation_token {
-            state.rotation_tokens.push(rotation_token.expose().to_owned());
+            state
+                .rotation_tokens
+                .push(rotation_token.expose().to_owned());
         }
         let secret = state.secret_mut(OP, secret_id)?;
         let pending = StagingLabel::Pending.as_str();
@@ -431,7 +433,9 @@ mod tests {
     async fn the_rotation_placeholder_has_no_value() {
         let store = InMemoryStore::new();
         let arn = store.create_secret("app", "{}");
-        store.start_rotation(&arn, "token-1").expect("rotation starts");
+        store
+            .start_rotation(&arn, "token-1")
+            .expect("rotation starts");
         let read = store
             .get_value(
                 &arn,
@@ -443,7 +447,13 @@ mod tests {
             .await
             .expect("read");
         assert!(read.is_none());
-        assert!(store.describe(&arn).await.expect("describe").rotation_enabled);
+        assert!(
+            store
+                .describe(&arn)
+                .await
+                .expect("describe")
+                .rotation_enabled
+        );
     }
 
     #[tokio::test]
@@ -451,8 +461,14 @@ mod tests {
         let store = InMemoryStore::new();
         let arn = store.create_secret("app", "{}");
         store.start_rotation(&arn, "t").expect("rotation starts");
-        store.put_pending(&arn, "t", &secret("a"), None).await.expect("first put");
-        store.put_pending(&arn, "t", &secret("a"), None).await.expect("same data");
+        store
+            .put_pending(&arn, "t", &secret("a"), None)
+            .await
+            .expect("first put");
+        store
+            .put_pending(&arn, "t", &secret("a"), None)
+            .await
+            .expect("same data");
         let error = store
             .put_pending(&arn, "t", &secret("b"), None)
             .await
@@ -467,7 +483,10 @@ mod tests {
         let arn = store.create_secret("app", "{}");
         let first = version_with(&store, &arn, "AWSCURRENT").expect("current");
         store.start_rotation(&arn, "t").expect("rotation starts");
-        store.put_pending(&arn, "t", &secret("a"), None).await.expect("put");
+        store
+            .put_pending(&arn, "t", &secret("a"), None)
+            .await
+            .expect("put");
         store
             .update_label(&arn, StagingLabel::Current, Some("t"), Some(&first))
             .await
@@ -482,7 +501,10 @@ mod tests {
         let store = InMemoryStore::new();
         let arn = store.create_secret("app", "{}");
         store.start_rotation(&arn, "t").expect("rotation starts");
-        store.put_pending(&arn, "t", &secret("a"), None).await.expect("put");
+        store
+            .put_pending(&arn, "t", &secret("a"), None)
+            .await
+            .expect("put");
         let error = store
             .update_label(&arn, StagingLabel::Current, Some("t"), None)
             .await
