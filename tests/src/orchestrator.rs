@@ -16,6 +16,8 @@ pub const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finish
 #[derive(Debug)]
 pub struct StepRecord {
     pub step: &'static str,
+    /// The `RotationToken` the event carried, so tests can check it never reaches a log.
+    pub rotation_token: String,
     pub invocation: Invocation,
     pub duration: Duration,
 }
@@ -54,20 +56,29 @@ pub struct Orchestrator<'a> {
 
 impl Orchestrator<'_> {
     /// The event Secrets Manager sends, including a `RotationToken` as the service now does.
-    pub fn event(arn: &str, token: &str, step: &str) -> Value {
+    pub fn event(arn: &str, token: &str, step: &str, rotation_token: &str) -> Value {
         json!({
             "Step": step,
             "SecretId": arn,
             "ClientRequestToken": token,
-            "RotationToken": format!("{:032x}{:032x}", rand::random::<u128>(), rand::random::<u128>()),
+            "RotationToken": rotation_token,
         })
     }
 
     pub async fn invoke(&self, arn: &str, token: &str, step: &'static str) -> StepRecord {
+        let rotation_token = format!(
+            "{:032x}{:032x}",
+            rand::random::<u128>(),
+            rand::random::<u128>()
+        );
         let started = Instant::now();
-        let invocation = self.function.invoke(&Self::event(arn, token, step)).await;
+        let invocation = self
+            .function
+            .invoke(&Self::event(arn, token, step, &rotation_token))
+            .await;
         StepRecord {
             step,
+            rotation_token,
             invocation,
             duration: started.elapsed(),
         }

@@ -175,6 +175,26 @@ async fn three_rotations_through_the_runtime_api_move_the_labels_and_the_credent
 }
 
 #[tokio::test]
+async fn the_rotation_token_never_reaches_the_log_even_at_trace_level() {
+    let fixture = Fixture::new(&[("AWS_LAMBDA_LOG_LEVEL", "TRACE")]).await;
+    let record = fixture.orchestrator().rotate(&fixture.arn).await;
+    record.expect_success();
+    let output = fixture.function.output();
+    assert!(
+        output.contains("TRACE"),
+        "the function logged at TRACE: {output}"
+    );
+    for step in &record.steps {
+        assert!(
+            !output.contains(&step.rotation_token),
+            "the RotationToken of {} leaked into the log",
+            step.step
+        );
+    }
+    fixture.function.stop().await;
+}
+
+#[tokio::test]
 async fn a_failing_step_stops_the_rotation_with_a_stable_error_type_and_a_retry_finishes_it() {
     let fixture = Fixture::new(&[]).await;
     // The credential drifted: the file holds a password no version knows.
