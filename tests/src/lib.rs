@@ -6,15 +6,4 @@ pub mod http;
 pub mod orchestrator;
 pub mod runtime_api;
 pub mod secrets_manager;
-// TEMPORARY
-pub mod stack {
-    pub struct Moto;
-    impl Moto {
-        pub fn endpoint(&self) -> String {
-            std::env::var("MOTO_ENDPOINT").unwrap()
-        }
-    }
-    pub async fn moto() -> Moto {
-        Moto
-    }
-}
+pub mod stack;
