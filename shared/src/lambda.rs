@@ -10,24 +10,37 @@ use crate::config::Environment;
 use crate::error::RotationError;
 use crate::protocol::Rotation;
 use crate::store::aws::AwsSecretStore;
+use crate::store::SecretStore;
 use crate::target::Target;
 
-/// Starts a rotation function: sets up Lambda logging, parses the configuration once (an invalid
-/// value is reported with a message naming it), builds the Secrets Manager client once,
-/// then serves invocations until Lambda stops the process.
+/// What a target may use while it is configured: the environment, the AWS configuration (to
+/// build other AWS clients once, sharing region, credentials and timeouts) and the Secrets
+/// Manager port (for secrets other than the one being rotated, such as a master secret).
+pub struct StartUp {
+    pub env: Environment,
+    pub aws: aws_config::SdkConfig,
+    pub store: Arc<dyn SecretStore>,
+}
+
+/// Starts a rotation function: sets up Lambda logging, loads the AWS configuration and builds
+/// the Secrets Manager client once, lets the target parse its configuration once (an invalid
+/// value is reported with a message naming it), then serves invocations until Lambda stops the
+/// process.
 pub async fn run<T, F>(configure: F) -> Result<(), lambda_runtime::Error>
 where
     T: Target + 'static,
-    F: FnOnce(&Environment) -> Result<T, RotationError>,
+    F: AsyncFnOnce(&StartUp) -> Result<T, RotationError>,
 {
     crate::logging::init();
     let env = Environment::process();
-    let target = match configure(&env) {
+    let aws = crate::store::aws::load_aws_config().await;
+    let store: Arc<dyn SecretStore> = Arc::new(AwsSecretStore::from_config(&aws, &env));
+    let start_up = StartUp { env, aws, store };
+    let target = match configure(&start_up).await {
         Ok(target) => target,
         Err(error) => return serve_configuration_error(error).await,
     };
-    let store = AwsSecretStore::from_environment(&env).await;
-    let rotation = Rotation::new(Arc::new(store), target);
+    let rotation = Rotation::new(start_up.store.clone(), target);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let rotation = &rotation;
         async move { rotation.handle(&event.payload).await.map(|_| Value::Null) }

@@ -46,6 +46,9 @@ pub struct SecretDescription {
     pub rotation_enabled: bool,
     /// Versions that carry at least one label, with their labels.
     pub versions: BTreeMap<String, Vec<String>>,
+    /// The secret's tags, in the service's order (RDS-managed master secrets name their
+    /// database in `aws:rds:primarydbinstancearn` / `aws:rds:primarydbclusterarn`).
+    pub tags: Vec<(String, String)>,
 }
 
 impl SecretDescription {

@@ -31,6 +31,23 @@ pub fn endpoint_override(env: &Environment) -> Option<String> {
     non_empty("SECRETS_MANAGER_ENDPOINT")
 }
 
+/// Loads region and credentials the standard way (Lambda's environment), with bounded timeouts so
+/// a step that cannot reach an endpoint fails well inside the Lambda timeout. Every AWS client of
+/// a function is built from this one configuration.
+pub async fn load_aws_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(5))
+                .operation_timeout(Duration::from_secs(12))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await
+}
+
 /// Secrets Manager through the AWS SDK. Build it once per process: it holds the connection pool.
 #[derive(Clone, Debug)]
 pub struct AwsSecretStore {
@@ -38,21 +55,9 @@ pub struct AwsSecretStore {
 }
 
 impl AwsSecretStore {
-    /// Loads region and credentials the standard way (Lambda's environment), with bounded
-    /// timeouts so a step that cannot reach the endpoint fails well inside the Lambda timeout.
-    pub async fn from_environment(env: &Environment) -> Self {
-        let shared = aws_config::defaults(BehaviorVersion::latest())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(3))
-                    .operation_attempt_timeout(Duration::from_secs(5))
-                    .operation_timeout(Duration::from_secs(12))
-                    .build(),
-            )
-            .retry_config(RetryConfig::standard().with_max_attempts(3))
-            .load()
-            .await;
-        let mut config = aws_sdk_secretsmanager::config::Builder::from(&shared);
+    /// The client for a loaded AWS configuration, honouring the endpoint variables.
+    pub fn from_config(aws: &aws_config::SdkConfig, env: &Environment) -> Self {
+        let mut config = aws_sdk_secretsmanager::config::Builder::from(aws);
         if let Some(endpoint) = endpoint_override(env) {
             config = config.endpoint_url(endpoint);
         }
@@ -127,10 +132,17 @@ impl SecretStore for AwsSecretStore {
             .into_iter()
             .filter(|(_, labels)| !labels.is_empty())
             .collect();
+        let tags = output
+            .tags
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|tag| Some((tag.key?, tag.value.unwrap_or_default())))
+            .collect();
         Ok(SecretDescription {
             arn: output.arn.unwrap_or_else(|| secret_id.to_owned()),
             rotation_enabled: output.rotation_enabled.unwrap_or(false),
             versions,
+            tags,
         })
     }
 

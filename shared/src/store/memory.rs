@@ -29,6 +29,7 @@ struct Secret {
     name: String,
     rotation_enabled: bool,
     versions: BTreeMap<String, Version>,
+    tags: Vec<(String, String)>,
 }
 
 #[derive(Default)]
@@ -78,6 +79,7 @@ impl InMemoryStore {
             name: name.to_owned(),
             rotation_enabled: false,
             versions,
+            tags: Vec::new(),
         });
         arn
     }
@@ -108,6 +110,14 @@ impl InMemoryStore {
             },
         );
         Ok(())
+    }
+
+    /// `TagResource`.
+    pub fn tag(&self, secret_id: &str, key: &str, value: &str) {
+        let mut state = self.lock();
+        if let Ok(secret) = state.secret_mut("TagResource", secret_id) {
+            secret.tags.push((key.to_owned(), value.to_owned()));
+        }
     }
 
     /// Turn rotation off (or on) without touching versions.
@@ -267,6 +277,7 @@ impl SecretStore for InMemoryStore {
             arn: secret.arn.clone(),
             rotation_enabled: secret.rotation_enabled,
             versions: secret.described_versions(),
+            tags: secret.tags.clone(),
         })
     }
 

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use rotation::config::{ConfigError, Environment};
+use rotation::lambda::StartUp;
 use rotation::password::{PasswordPolicy, MYSQL_EXCLUDED_CHARACTERS};
 use rotation::{RotationError, SecretDocument, SecretVersions, Target, TargetError};
 use secrecy::ExposeSecret;
@@ -126,5 +127,8 @@ impl Target for CredentialFile {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    rotation::lambda::run(CredentialFile::from_environment).await
+    rotation::lambda::run(async |start_up: &StartUp| {
+        CredentialFile::from_environment(&start_up.env)
+    })
+    .await
 }
