@@ -38,6 +38,13 @@ pub enum RotationError {
     #[error("Secret {secret} has no {label} version with a value")]
     MissingVersion { secret: String, label: StagingLabel },
 
+    /// The step ran out of the invocation's time; running it again continues where it stopped.
+    #[error("{step} did not finish within the invocation's time ({seconds} s)")]
+    OutOfTime {
+        step: crate::event::Step,
+        seconds: u64,
+    },
+
     /// The deployment's configuration is invalid; reported at start-up.
     #[error(transparent)]
     Configuration(#[from] ConfigError),
@@ -59,6 +66,7 @@ impl RotationError {
             RotationError::VersionNotPending { .. } => "VersionNotPending",
             RotationError::InvalidSecret { .. } => "InvalidSecret",
             RotationError::MissingVersion { .. } => "MissingVersion",
+            RotationError::OutOfTime { .. } => "OutOfTime",
             RotationError::Configuration(_) => "InvalidConfiguration",
             RotationError::SecretsManager(error) if error.is_transient() => {
                 "SecretsManagerUnavailable"
@@ -74,6 +82,7 @@ impl RotationError {
         match self {
             RotationError::SecretsManager(error) => error.is_transient(),
             RotationError::Target(error) => error.is_transient(),
+            RotationError::OutOfTime { .. } => true,
             _ => false,
         }
     }

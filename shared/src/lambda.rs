@@ -2,6 +2,7 @@
 //! and the Runtime API loop. A function's `main` is one call to [`run`].
 
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
@@ -43,9 +44,26 @@ where
     let rotation = Rotation::new(start_up.store.clone(), target);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let rotation = &rotation;
-        async move { rotation.handle(&event.payload).await.map(|_| Value::Null) }
+        let deadline = step_deadline(event.context.deadline);
+        async move {
+            rotation
+                .handle_until(&event.payload, deadline)
+                .await
+                .map(|_| Value::Null)
+        }
     }))
     .await
+}
+
+/// Time kept back from Lambda's deadline to report the error and flush the log line.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
+
+/// The instant a step must stop by: Lambda's deadline (milliseconds since the epoch) less the
+/// margin. `None` when the runtime gave no usable deadline.
+fn step_deadline(deadline_epoch_ms: u64) -> Option<Instant> {
+    let now_epoch = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
+    let left = Duration::from_millis(deadline_epoch_ms).checked_sub(now_epoch)?;
+    Some(Instant::now() + left.saturating_sub(DEADLINE_MARGIN))
 }
 
 /// A function that cannot be configured still answers every invocation, with the
@@ -63,4 +81,33 @@ async fn serve_configuration_error(error: RotationError) -> Result<(), lambda_ru
         async move { Err::<Value, Diagnostic>(diagnostic) }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epoch_ms_in(from_now: Duration) -> u64 {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock after 1970");
+        (now + from_now).as_millis() as u64
+    }
+
+    #[test]
+    fn a_step_stops_two_seconds_before_lambdas_deadline() {
+        let deadline = step_deadline(epoch_ms_in(Duration::from_secs(30))).expect("deadline");
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            left <= Duration::from_secs(28) && left > Duration::from_secs(27),
+            "{left:?}"
+        );
+    }
+
+    #[test]
+    fn a_missing_deadline_sets_no_budget_and_a_near_one_leaves_no_time() {
+        assert!(step_deadline(0).is_none());
+        let almost = step_deadline(epoch_ms_in(Duration::from_secs(1))).expect("deadline");
+        assert!(almost <= Instant::now() + Duration::from_millis(10));
+    }
 }

@@ -9,7 +9,8 @@
 //! 2. **setSecret** makes the target accept the pending credential.
 //! 3. **testSecret** proves it works.
 //! 4. **finishSecret** moves `AWSCURRENT` to the pending version (the service moves
-//!    `AWSPREVIOUS` along) and removes `AWSPENDING`, so the next rotation can start.
+//!    `AWSPREVIOUS` along), lets the target clean up, and removes `AWSPENDING`, so the next
+//!    rotation can start.
 //!
 //! Any invocation may be a retry: Secrets Manager retries whole rotations, Lambda retries
 //! invocations, and a process can die between two side effects. Each step therefore looks at
@@ -69,13 +70,20 @@ impl<T: Target> Rotation<T> {
         Rotation { store, target }
     }
 
-    pub fn target(&self) -> &T {
-        &self.target
-    }
-
     /// Handles one Lambda invocation: validates the payload, runs the step, and logs one line
     /// with the step, the secret, the version, the outcome and the duration.
     pub async fn handle(&self, payload: &Value) -> Result<StepOutcome, RotationError> {
+        self.handle_until(payload, None).await
+    }
+
+    /// [`Rotation::handle`], giving up at `deadline` (Lambda's, less a margin) so the function
+    /// reports a classified error instead of being killed mid-step. Stopping between two side
+    /// effects is safe: every step converges when run again.
+    pub async fn handle_until(
+        &self,
+        payload: &Value,
+        deadline: Option<Instant>,
+    ) -> Result<StepOutcome, RotationError> {
         let started = Instant::now();
         let event = match RotationEvent::from_json(payload) {
             Ok(event) => event,
@@ -89,10 +97,23 @@ impl<T: Target> Rotation<T> {
                 return Err(error);
             }
         };
-        let result = self.run(&event).await;
+        // The full ARN once DescribeSecret has answered; the event's SecretId until then.
+        let mut secret_arn = event.secret_id.as_str().to_owned();
+        let work = self.run(&event, &mut secret_arn);
+        let result = match deadline {
+            None => work.await,
+            Some(deadline) => tokio::time::timeout_at(deadline.into(), work)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(RotationError::OutOfTime {
+                        step: event.step,
+                        seconds: started.elapsed().as_secs(),
+                    })
+                }),
+        };
         let duration_ms = started.elapsed().as_millis() as u64;
         let step = event.step.as_str();
-        let secret_arn = event.secret_id.as_str();
+        let secret_arn = secret_arn.as_str();
         let version_id = event.client_request_token.as_str();
         match &result {
             Ok(outcome) => tracing::info!(
@@ -117,9 +138,15 @@ impl<T: Target> Rotation<T> {
         result
     }
 
-    /// Runs one step of a validated event.
-    pub async fn run(&self, event: &RotationEvent) -> Result<StepOutcome, RotationError> {
+    /// Runs one step of a validated event, writing the secret's ARN to `secret_arn` as soon as
+    /// it is known.
+    pub async fn run(
+        &self,
+        event: &RotationEvent,
+        secret_arn: &mut String,
+    ) -> Result<StepOutcome, RotationError> {
         let description = self.store.describe(event.secret_id.as_str()).await?;
+        secret_arn.clone_from(&description.arn);
         let token = event.client_request_token.as_str();
         let arn = description.arn.as_str();
 
@@ -161,8 +188,9 @@ impl<T: Target> Rotation<T> {
     }
 
     /// The token is already `AWSCURRENT`: the rotation completed, and any step is a no-op.
-    /// finishSecret alone still completes what a crash may have cut short: the removal of
-    /// `AWSPENDING`, without which the next rotation cannot start, and the target's clean-up.
+    /// finishSecret alone still completes what a crash or a failure may have cut short: while
+    /// `AWSPENDING` is still on the token, the target's clean-up has not been confirmed, so it
+    /// runs again, and then the label goes (without which the next rotation cannot start).
     async fn already_current(
         &self,
         event: &RotationEvent,
@@ -177,11 +205,11 @@ impl<T: Target> Rotation<T> {
         {
             return Ok(StepOutcome::AlreadyCurrent);
         }
+        let versions = SecretVersions::new(&*self.store, description, &event.client_request_token);
+        self.target.after_finish(&versions).await?;
         self.store
             .update_label(&description.arn, StagingLabel::Pending, None, Some(token))
             .await?;
-        let versions = SecretVersions::new(&*self.store, description, &event.client_request_token);
-        self.target.after_finish(&versions).await?;
         Ok(StepOutcome::PendingLabelRemoved)
     }
 
@@ -224,8 +252,12 @@ impl<T: Target> Rotation<T> {
     }
 
     /// Moves `AWSCURRENT` to the token, naming the version it leaves as the service requires
-    /// (none when no version is current), then removes `AWSPENDING`. A crash between the two is
-    /// finished by the retry (see `already_current`).
+    /// (none when no version is current), lets the target clean up, then removes `AWSPENDING`.
+    ///
+    /// The label goes last on purpose: while it stays on the new current version (a valid end
+    /// state for the service), a retried finishSecret knows the clean-up is not confirmed and
+    /// runs it again (see `already_current`). Removing it first would let a crash or a failed
+    /// clean-up skip that work for good.
     async fn finish_secret(
         &self,
         versions: &SecretVersions<'_>,
@@ -236,13 +268,13 @@ impl<T: Target> Rotation<T> {
         self.store
             .update_label(arn, StagingLabel::Current, Some(token), old_current)
             .await?;
-        self.store
-            .update_label(arn, StagingLabel::Pending, None, Some(token))
-            .await?;
         tracing::info!(
             "finishSecret: Successfully set AWSCURRENT stage to version {token} for secret {arn}."
         );
         self.target.after_finish(versions).await?;
+        self.store
+            .update_label(arn, StagingLabel::Pending, None, Some(token))
+            .await?;
         Ok(StepOutcome::Finished)
     }
 }

@@ -61,6 +61,8 @@ pub struct CredentialHolder {
     derived: Mutex<u32>,
     applied: Mutex<u32>,
     finished: Mutex<u32>,
+    /// The next after-finish clean-up fails, as a provider outage would make it.
+    fail_next_clean_up: Mutex<bool>,
 }
 
 impl CredentialHolder {
@@ -75,6 +77,9 @@ impl CredentialHolder {
     }
     pub fn after_finish_calls(&self) -> u32 {
         *lock(&self.finished)
+    }
+    pub fn fail_next_clean_up(&self) {
+        *lock(&self.fail_next_clean_up) = true;
     }
 }
 
@@ -123,6 +128,9 @@ impl Target for Arc<CredentialHolder> {
 
     async fn after_finish(&self, _versions: &SecretVersions<'_>) -> Result<(), RotationError> {
         *lock(&self.finished) += 1;
+        if std::mem::take(&mut *lock(&self.fail_next_clean_up)) {
+            return Err(TargetError::unreachable("the clean-up could not reach the holder").into());
+        }
         Ok(())
     }
 }
@@ -231,6 +239,7 @@ impl<'h, H: ScenarioHarness + ?Sized> Scenario<'h, H> {
     }
 }
 
+/// The steps of a rotation, in the order Secrets Manager invokes them.
 pub const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
 
 fn error_type(result: Result<StepOutcome, RotationError>) -> String {
@@ -572,6 +581,41 @@ pub async fn finish_removes_a_pending_label_left_on_the_current_version<
     assert_eq!(scenario.holder.after_finish_calls(), 1);
 }
 
+pub async fn a_failed_clean_up_after_finish_is_run_again_by_the_retried_finish<
+    H: ScenarioHarness + ?Sized,
+>(
+    harness: &H,
+) {
+    let scenario = Scenario::new(harness).await;
+    let first = scenario
+        .version_with(StagingLabel::Current)
+        .await
+        .expect("current");
+    let token = harness.start_rotation(&scenario.arn).await;
+    for step in ["createSecret", "setSecret", "testSecret"] {
+        scenario.step(step, &token).await.expect(step);
+    }
+    scenario.holder.fail_next_clean_up();
+    let result = scenario.step("finishSecret", &token).await;
+    assert_eq!(error_type(result), "TargetUnreachable");
+    // The new version is current, and AWSPENDING stays on it to say the clean-up is owed.
+    let labels = scenario.labels().await;
+    assert_eq!(labels[&token], vec!["AWSCURRENT", "AWSPENDING"]);
+    assert_eq!(labels[&first], vec!["AWSPREVIOUS"]);
+
+    let outcome = scenario
+        .step("finishSecret", &token)
+        .await
+        .expect("retried finishSecret");
+    assert_eq!(outcome, StepOutcome::PendingLabelRemoved);
+    assert_eq!(
+        scenario.holder.after_finish_calls(),
+        2,
+        "the clean-up ran again"
+    );
+    assert_eq!(scenario.labels().await[&token], vec!["AWSCURRENT"]);
+}
+
 pub async fn every_step_run_twice_ends_as_if_run_once<H: ScenarioHarness + ?Sized>(harness: &H) {
     let scenario = Scenario::new(harness).await;
     let token = harness.start_rotation(&scenario.arn).await;
@@ -611,6 +655,7 @@ macro_rules! protocol_scenarios {
             a_full_rotation_moves_current_and_previous_and_leaves_no_pending_label,
             test_secret_fails_when_set_secret_has_not_applied_the_pending_value,
             finish_removes_a_pending_label_left_on_the_current_version,
+            a_failed_clean_up_after_finish_is_run_again_by_the_retried_finish,
             every_step_run_twice_ends_as_if_run_once,
         );
     };

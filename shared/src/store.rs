@@ -11,6 +11,8 @@ use secrecy::SecretString;
 use crate::event::RotationToken;
 
 pub mod aws;
+/// The strict reference store, for tests only: it never ships in a function.
+#[cfg(any(test, feature = "scenarios"))]
 pub mod memory;
 
 /// The labels the rotation protocol moves. Secrets may carry other labels; those pass through.

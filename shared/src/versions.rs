@@ -1,4 +1,4 @@
-//! The versions of the secret a step may need, read on first use and at most once per step.
+//! The versions of the secret a step may need, read on first use and cached for the step.
 //!
 //! A target asks for what it needs (setSecret reads `AWSPREVIOUS` only when `AWSCURRENT` no
 //! longer logs in), so no step pays for a read it does not use.
@@ -82,7 +82,8 @@ impl<'a> SecretVersions<'a> {
         Ok(previous.as_ref())
     }
 
-    /// Reads the pending value if it exists yet: createSecret's question.
+    /// Reads the pending value if it exists yet, bypassing the cache: createSecret's question,
+    /// asked again after a lost write race.
     pub(crate) async fn try_pending(&self) -> Result<Option<SecretDocument>, RotationError> {
         self.read(self.pending_selector()).await
     }

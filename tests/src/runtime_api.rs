@@ -376,11 +376,13 @@ impl LambdaFunction {
         lock(&self.status).pid
     }
 
-    /// Kills the process and waits for it.
-    pub async fn stop(self) {
+    /// Kills the process, waits for it and for its output to be read to the end, and returns
+    /// everything the function wrote.
+    pub async fn stop(self) -> String {
         if let Some(sandbox) = self.sandbox.lock().await.take() {
             sandbox.shut_down().await;
         }
+        self.output.contents()
     }
 }
 

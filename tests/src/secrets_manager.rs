@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
@@ -160,6 +161,11 @@ impl MotoSecretsManager {
 /// off moto's Docker-based execution. moto does not check signatures, so plain HTTP with a
 /// credential scope naming the service is enough.
 async fn prepare_rotation_function(endpoint: &str) {
+    let port: u16 = endpoint
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.trim_end_matches('/').parse().ok())
+        .unwrap_or_else(|| panic!("{endpoint} names no port"));
     let trust = serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
@@ -178,7 +184,7 @@ async fn prepare_rotation_function(endpoint: &str) {
             "application/x-www-form-urlencoded",
             format!(
                 "Action=CreateRole&Version=2010-05-08&RoleName={ROTATION_FUNCTION}&AssumeRolePolicyDocument={}",
-                percent_encode(&trust)
+                crate::http::percent_encode(&trust)
             ),
         ),
         (
@@ -202,15 +208,14 @@ async fn prepare_rotation_function(endpoint: &str) {
                 "AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0"
             )
         });
-        let (status, answer) = crate::http::post(
-            endpoint,
-            path,
-            content_type,
-            authorization.as_deref(),
-            &body,
-        )
-        .await
-        .unwrap_or_else(|error| panic!("moto set-up {path}: {error}"));
+        let mut headers = vec![("Content-Type", content_type)];
+        if let Some(authorization) = authorization.as_deref() {
+            headers.push(("Authorization", authorization));
+        }
+        let (status, answer) =
+            crate::http::exchange(port, "POST", path, &headers, &body, Duration::from_secs(30))
+                .await
+                .unwrap_or_else(|error| panic!("moto set-up {path}: {error}"));
         // A second test process against the same moto finds them already there.
         let already = answer.contains("EntityAlreadyExists") || answer.contains("ResourceConflict");
         assert!(
@@ -218,17 +223,6 @@ async fn prepare_rotation_function(endpoint: &str) {
             "moto set-up {path} answered {status}: {answer}"
         );
     }
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
 }
 
 /// The protocol scenario suite, through the AWS SDK adapter, against moto.

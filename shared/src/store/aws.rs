@@ -227,6 +227,43 @@ impl SecretStore for AwsSecretStore {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn put_pending_sends_the_rotation_token_and_only_the_pending_label() {
+        let (http_client, captured) = aws_smithy_http_client::test_util::capture_request(None);
+        let config = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+                "id", "key", None, None, "test",
+            ))
+            .http_client(http_client)
+            .build();
+        let store = AwsSecretStore::from_client(Client::from_conf(config));
+        let rotation_token = RotationToken::new("0123456789abcdef0123456789abcdef-rotation");
+        // The captured exchange answers with an empty body; only the request matters here.
+        let _ = store
+            .put_pending(
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:app",
+                "token-0123456789abcdef0123456789ab",
+                &SecretString::from("{\"password\":\"pw\"}".to_owned()),
+                Some(&rotation_token),
+            )
+            .await;
+        let request = captured.expect_request();
+        let body: serde_json::Value =
+            serde_json::from_slice(request.body().bytes().expect("an in-memory body"))
+                .expect("a JSON request");
+        assert_eq!(
+            body["RotationToken"],
+            "0123456789abcdef0123456789abcdef-rotation"
+        );
+        assert_eq!(
+            body["ClientRequestToken"],
+            "token-0123456789abcdef0123456789ab"
+        );
+        assert_eq!(body["VersionStages"], serde_json::json!(["AWSPENDING"]));
+    }
+
     #[test]
     fn the_aws_templates_endpoint_variable_selects_the_endpoint() {
         let env = Environment::from_pairs([("SECRETS_MANAGER_ENDPOINT", "https://vpce.example")]);

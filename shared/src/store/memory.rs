@@ -343,7 +343,8 @@ impl SecretStore for InMemoryStore {
                     secret_id,
                     StoreErrorKind::VersionExists,
                     format!(
-                        "You can't use ClientRequestToken {token} because that value is already in use for a version of secret {secret_id}."
+                        "You can't use ClientRequestToken {token} because that value is \
+                         already in use for a version of secret {secret_id}."
                     ),
                 ))
             }
@@ -355,7 +356,7 @@ impl SecretStore for InMemoryStore {
                     Version {
                         value: Some(value.to_owned()),
                         labels: Vec::new(),
-                            },
+                    },
                 );
             }
         }
@@ -398,6 +399,9 @@ impl SecretStore for InMemoryStore {
                 return invalid(format!("Version stage {label} not found in version {from}"));
             }
         }
+        if move_to.is_none() && remove_from.is_none() {
+            return invalid("either MoveToVersionId or RemoveFromVersionId is required".to_owned());
+        }
         let Some(to) = move_to else {
             if let Some(from) = remove_from {
                 secret.detach(label.as_str(), from);
@@ -408,7 +412,9 @@ impl SecretStore for InMemoryStore {
         if let Some(holder) = &holder {
             if holder != to && remove_from != Some(holder.as_str()) {
                 return invalid(format!(
-                    "The parameter RemoveFromVersionId can't be empty. Staging label {label} is currently attached to version {holder}, so you must explicitly reference that version in RemoveFromVersionId."
+                    "The parameter RemoveFromVersionId can't be empty. Staging label {label} is \
+                     currently attached to version {holder}, so you must explicitly reference \
+                     that version in RemoveFromVersionId."
                 ));
             }
         }

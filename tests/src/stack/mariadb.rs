@@ -5,13 +5,13 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::postgres::percent_encode;
 use super::process::{
     find_tool, free_port, log_contains, private_copy, private_dir, private_file, random_hex, run,
     service_account, wait_until_ready,
 };
 use super::session::session;
 use super::{prerequisite, try_tls, StackError};
+use crate::http::percent_encode;
 
 /// The admin account: all privileges with grant option, from any host ('%'), so it can create
 /// and alter the users the rotation tests rotate.

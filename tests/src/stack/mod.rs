@@ -2,7 +2,7 @@
 //! ports, all under one temporary directory, each started at most once per test process and
 //! shared by every test in it.
 //!
-//! ```ignore
+//! ```text
 //! let stack = rotation_tests::stack::stack().await;      // all three, started in parallel
 //! let pg = rotation_tests::stack::postgres().await;      // or only the one a test needs
 //! ```

@@ -4,9 +4,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
 use super::process::{free_port, private_dir, require_executable, wait_until_ready};
 use super::session::session;
 use super::{prerequisite, StackError};
@@ -138,8 +135,7 @@ pub(crate) async fn start() -> Result<Moto, StackError> {
     Ok(Moto { port, log })
 }
 
-/// A minimal HTTP/1.1 exchange with a loopback server: one request per connection
-/// (`Connection: close`), bounded by `timeout`. Enough for moto; no client crate needed.
+/// An HTTP exchange with moto, its failures as stack errors.
 async fn http(
     port: u16,
     method: &str,
@@ -148,42 +144,7 @@ async fn http(
     body: &str,
     timeout: Duration,
 ) -> Result<(u16, String), StackError> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\nConnection: close\r\n",
-            body.len()
-        );
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("\r\n");
-        request.push_str(body);
-        stream.write_all(request.as_bytes()).await?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
-        Ok::<_, std::io::Error>(response)
-    };
-    let context = format!("{method} http://127.0.0.1:{port}{path}");
-    let response = tokio::time::timeout(timeout, exchange)
+    crate::http::exchange(port, method, path, headers, body, timeout)
         .await
-        .map_err(|_| {
-            StackError::Setup(format!(
-                "{context}: no answer within {} s",
-                timeout.as_secs()
-            ))
-        })?
-        .map_err(StackError::io(context.clone()))?;
-    let text = String::from_utf8_lossy(&response);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    // "HTTP/1.1 200 OK": the status is the second word of the first line.
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| {
-            StackError::Setup(format!("{context}: not an HTTP response: {head:.200}"))
-        })?;
-    // moto answers with Content-Length, never chunked, so the rest is the body as sent.
-    Ok((status, body.to_string()))
+        .map_err(StackError::Setup)
 }

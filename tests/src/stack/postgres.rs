@@ -112,12 +112,12 @@ impl Postgres {
     pub fn url(&self, user: &str, password: &str, database: &str) -> String {
         format!(
             "postgres://{}:{}@{}:{}/{}?sslmode=verify-full&sslrootcert={}",
-            percent_encode(user),
-            percent_encode(password),
+            crate::http::percent_encode(user),
+            crate::http::percent_encode(password),
             self.host(),
             self.port,
-            percent_encode(database),
-            percent_encode(&self.ca_cert.to_string_lossy()),
+            crate::http::percent_encode(database),
+            crate::http::percent_encode(&self.ca_cert.to_string_lossy()),
         )
     }
 
@@ -125,18 +125,6 @@ impl Postgres {
     pub fn superuser_url(&self) -> String {
         self.url(SUPERUSER, &self.password, "postgres")
     }
-}
-
-/// Encodes everything but RFC 3986 unreserved characters.
-pub(crate) fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
 }
 
 pub(crate) async fn start() -> Result<Postgres, StackError> {
@@ -257,16 +245,4 @@ pub(crate) async fn start() -> Result<Postgres, StackError> {
         log,
         ca_cert: tls.ca_cert_path().to_path_buf(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percent_encode;
-
-    #[test]
-    fn percent_encoding_keeps_unreserved_characters_and_escapes_everything_else() {
-        assert_eq!(percent_encode("Az09-._~"), "Az09-._~");
-        assert_eq!(percent_encode("p@ss:w/rd %"), "p%40ss%3Aw%2Frd%20%25");
-        assert_eq!(percent_encode("é"), "%C3%A9");
-    }
 }
