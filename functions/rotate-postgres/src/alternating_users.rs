@@ -1,0 +1,574 @@
+//! setSecret for the alternating-users strategy (AWS's multi-user PostgreSQL template, improved).
+//!
+//! `AWSCURRENT` alternates between `name` and `name_clone`; each rotation sets the password of
+//! the user that is not current, so the credentials behind `AWSPREVIOUS` keep working until the
+//! next rotation.
+//!
+//! 1. The pending credentials already log in: a retry after the password was set; done.
+//! 2. The pending user must be current's alternate, on current's host.
+//! 3. Log in as current first: whoever can write the pending version must also hold working
+//!    credentials (protection against a confused deputy).
+//! 4. Read the master secret (`masterarn`, see [`crate::master`]); its host must be the user's,
+//!    or, on RDS, the user's host a read replica or reader of it. The master logs in to the
+//!    user's database, with its own `ssl` setting.
+//! 5. As master, in one transaction:
+//!    - a pending role that does not exist is created with LOGIN and the current role's
+//!      attributes (INHERIT, CREATEDB, CREATEROLE, CONNECTION LIMIT, VALID UNTIL) and per-role
+//!      settings (global and per database);
+//!    - it is granted every role the current role is a member of (with the same ADMIN OPTION)
+//!      and the current role itself, so it can use what the current user owns; a membership
+//!      that would make a cycle (`name_clone` is already a member of `name`) is left out;
+//!    - an existing role (an earlier rotation's, or one the operator created) is used as it is:
+//!      only its password and the memberships it lacks change;
+//!    - the password is set to a verifier hashed on the client (the plaintext never reaches the
+//!      server).
+//!
+//!    A failure rolls everything back, and a retry starts from the same state.
+//!
+//! A master without SUPERUSER or CREATEROLE (from PostgreSQL 16, also without ADMIN OPTION on the
+//! role) cannot set another role's password. With such a master, an existing pending role changes its own password, logging in with its
+//! `AWSPREVIOUS` credentials (the previous rotation's, or a version the operator stored for a
+//! user they created); the master still grants the memberships the role lacks, which needs
+//! ADMIN OPTION on those roles.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use rotation::database::DatabaseSecret;
+use rotation::{RotationError, SecretVersions, TargetError};
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+
+use crate::connection::{Connector, LoginError};
+use crate::master::MasterSecrets;
+use crate::sql::{self, quote_identifier, quote_literal, within_timeout};
+use crate::target::database_secret;
+
+/// PostgreSQL's identifier limit (NAMEDATALEN - 1), in bytes.
+const MAX_NAME_BYTES: usize = 63;
+const CLONE_SUFFIX: &str = "_clone";
+
+/// `name` ↔ `name_clone`, within PostgreSQL's 63-character limit.
+pub fn alternate_username(current: &str) -> Result<String, TargetError> {
+    let alternate = match current.strip_suffix(CLONE_SUFFIX) {
+        Some(original) => original.to_owned(),
+        None => format!("{current}{CLONE_SUFFIX}"),
+    };
+    if alternate.len() > MAX_NAME_BYTES {
+        return Err(TargetError::invalid_secret(
+            "Unable to clone user, username length with _clone appended would exceed 63 characters",
+        ));
+    }
+    if alternate.is_empty() {
+        return Err(TargetError::invalid_secret(format!(
+            "Unable to alternate user {current}: the user without {CLONE_SUFFIX} has no name"
+        )));
+    }
+    Ok(alternate)
+}
+
+pub async fn apply(
+    connector: &Connector,
+    masters: &MasterSecrets,
+    versions: &SecretVersions<'_>,
+) -> Result<(), RotationError> {
+    let arn = versions.secret_arn();
+    let pending = database_secret(versions.pending().await?, "AWSPENDING version")?;
+
+    match connector.verify_login(&pending).await {
+        Ok(()) => {
+            tracing::info!(
+                "setSecret: AWSPENDING secret is already set as password in PostgreSQL DB for \
+                 secret arn {arn}."
+            );
+            return Ok(());
+        }
+        Err(error) if error.is_rejected() => {
+            tracing::info!("setSecret: AWSPENDING does not log in yet ({error}).");
+        }
+        Err(error) => {
+            tracing::warn!("setSecret: could not try the AWSPENDING secret: {error}");
+        }
+    }
+
+    let current = database_secret(versions.current().await?, "AWSCURRENT version")?;
+    if alternate_username(&current.username)? != pending.username {
+        return Err(TargetError::invalid_secret(format!(
+            "Attempting to modify user {} other than current user or clone {}",
+            pending.username, current.username
+        ))
+        .into());
+    }
+    if pending.host != current.host {
+        return Err(TargetError::invalid_secret(format!(
+            "Attempting to modify user for host {} other than current host {}",
+            pending.host, current.host
+        ))
+        .into());
+    }
+
+    connector.verify_login(&current).await.map_err(|error| {
+        unable_to_log_in(format!("using current credentials for secret {arn}"), error)
+    })?;
+
+    let master_arn = current.master_arn.clone().ok_or_else(|| {
+        TargetError::invalid_secret(format!(
+            "AWSCURRENT version of secret {arn}: masterarn key is missing from secret JSON"
+        ))
+    })?;
+    let mut master = masters.resolve(&master_arn).await?;
+    // The master works in the user's database (AWS PR #122).
+    master.dbname = current.dbname.clone();
+    masters.check_host(&current, &master).await?;
+    let mut connection = connector.connect(&master).await.map_err(|error| {
+        unable_to_log_in(
+            format!("using credentials in master secret {master_arn}"),
+            error,
+        )
+    })?;
+
+    let outcome = change_as_master(&mut connection, &master, &current, &pending).await;
+    close(connection).await;
+    match outcome? {
+        PasswordSet::ByMaster => {}
+        PasswordSet::NotByMaster => {
+            change_own_password(connector, versions, &master, &pending).await?;
+        }
+    }
+    tracing::info!(
+        "setSecret: Successfully set password for {} in PostgreSQL DB for secret arn {arn}.",
+        pending.username
+    );
+    Ok(())
+}
+
+fn unable_to_log_in(what: String, error: LoginError) -> RotationError {
+    let cause = TargetError::from(error);
+    TargetError {
+        kind: cause.kind,
+        message: format!("Unable to log into database {what}: {}", cause.message),
+    }
+    .into()
+}
+
+async fn close(connection: PgConnection) {
+    // The work is done or failed already; a failure to say goodbye changes nothing.
+    let _ = tokio::time::timeout(Duration::from_secs(2), connection.close()).await;
+}
+
+/// Who set the pending password.
+enum PasswordSet {
+    ByMaster,
+    /// The master may not set it; the memberships are committed, the password is left to the
+    /// pending user itself.
+    NotByMaster,
+}
+
+/// A role's attributes the clone inherits: INHERIT, CREATEDB, CREATEROLE, CONNECTION LIMIT and
+/// VALID UNTIL (as the server's text).
+type RoleAttributes = (bool, bool, bool, i32, Option<String>);
+
+async fn change_as_master(
+    connection: &mut PgConnection,
+    master: &DatabaseSecret,
+    current: &DatabaseSecret,
+    pending: &DatabaseSecret,
+) -> Result<PasswordSet, TargetError> {
+    let role = &pending.username;
+    sql::check_name(role)?;
+    let mut transaction = within_timeout("starting a transaction", connection.begin()).await?;
+    let conn: &mut PgConnection = &mut transaction;
+
+    let exists = within_timeout(
+        &format!("looking up role {role}"),
+        sqlx::query_scalar::<_, i32>("SELECT 1 FROM pg_roles WHERE rolname = $1")
+            .bind(role)
+            .fetch_optional(&mut *conn),
+    )
+    .await?
+    .is_some();
+
+    let set_by_master = if exists {
+        let can = master_can_set_password(conn, role).await?;
+        if !can {
+            tracing::info!(
+                "setSecret: master user {} may not set the password of role {role} (it has \
+                 neither SUPERUSER nor CREATEROLE, or lacks ADMIN OPTION on {role}); the role will \
+                 change its own password",
+                master.username
+            );
+        }
+        can
+    } else {
+        create_like(conn, &current.username, role).await?;
+        true
+    };
+    grant_missing_memberships(conn, &current.username, role).await?;
+    if set_by_master {
+        sql::set_password(conn, role, &pending.password).await?;
+    }
+    within_timeout("committing", transaction.commit()).await?;
+    Ok(if set_by_master {
+        PasswordSet::ByMaster
+    } else {
+        PasswordSet::NotByMaster
+    })
+}
+
+/// Whether the master may change `role`'s password: a superuser may; otherwise PostgreSQL asks
+/// for CREATEROLE and, from version 16, ADMIN OPTION on the role too (which the creator of a
+/// role holds).
+async fn master_can_set_password(conn: &mut PgConnection, role: &str) -> Result<bool, TargetError> {
+    within_timeout(
+        "reading the master user's attributes",
+        sqlx::query_scalar::<_, bool>(
+            "SELECT rolsuper OR (rolcreaterole AND \
+               (current_setting('server_version_num')::int < 160000 \
+                OR pg_has_role(current_user, $1, 'MEMBER WITH ADMIN OPTION'))) \
+             FROM pg_roles WHERE rolname = current_user",
+        )
+        .bind(role)
+        .fetch_one(&mut *conn),
+    )
+    .await
+}
+
+/// `CREATE ROLE <role> WITH LOGIN` and the attributes and per-role settings of `model`.
+async fn create_like(conn: &mut PgConnection, model: &str, role: &str) -> Result<(), TargetError> {
+    let attributes = within_timeout(
+        &format!("reading the attributes of role {model}"),
+        sqlx::query_as::<_, RoleAttributes>(
+            "SELECT rolinherit, rolcreatedb, rolcreaterole, rolconnlimit, \
+             rolvaliduntil::text AS valid_until FROM pg_roles WHERE rolname = $1",
+        )
+        .bind(model)
+        .fetch_optional(&mut *conn),
+    )
+    .await?
+    .ok_or_else(|| TargetError::rejected(format!("role {model} does not exist")))?;
+    let (inherit, createdb, createrole, connection_limit, valid_until) = attributes;
+
+    let flag = |on: bool, name: &str| {
+        if on {
+            name.to_owned()
+        } else {
+            format!("NO{name}")
+        }
+    };
+    let mut statement = format!(
+        "CREATE ROLE {} WITH LOGIN {} {} {} CONNECTION LIMIT {}",
+        quote_identifier(role),
+        flag(inherit, "INHERIT"),
+        flag(createdb, "CREATEDB"),
+        flag(createrole, "CREATEROLE"),
+        connection_limit,
+    );
+    if let Some(valid_until) = &valid_until {
+        // The server's own text for the timestamp, read in this session: it parses back exactly.
+        statement.push_str(&format!(" VALID UNTIL {}", quote_literal(valid_until)));
+    }
+    execute(conn, &format!("creating role {role}"), statement).await?;
+    tracing::info!("setSecret: created role {role} like {model}");
+
+    let settings = within_timeout(
+        &format!("reading the settings of role {model}"),
+        sqlx::query_as::<_, (Option<String>, Vec<String>)>(
+            "SELECT d.datname::text, s.setconfig FROM pg_db_role_setting s \
+             JOIN pg_roles r ON r.oid = s.setrole \
+             LEFT JOIN pg_database d ON d.oid = s.setdatabase \
+             WHERE r.rolname = $1 ORDER BY d.datname NULLS FIRST",
+        )
+        .bind(model)
+        .fetch_all(&mut *conn),
+    )
+    .await?;
+    for (database, entries) in settings {
+        for entry in entries {
+            let Some(statement) = alter_role_set(role, database.as_deref(), &entry) else {
+                tracing::warn!(
+                    "setSecret: skipped a setting of role {model} that is not name=value"
+                );
+                continue;
+            };
+            execute(
+                conn,
+                &format!("copying a setting of role {model} to {role}"),
+                statement,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Grants `role` every membership `model` has and it lacks, and membership in `model` itself,
+/// leaving out any grant that would make a membership cycle.
+async fn grant_missing_memberships(
+    conn: &mut PgConnection,
+    model: &str,
+    role: &str,
+) -> Result<(), TargetError> {
+    let direct = "SELECT r.rolname::text, m.admin_option FROM pg_auth_members m \
+                  JOIN pg_roles r ON r.oid = m.roleid \
+                  JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = $1";
+    let model_of: Vec<(String, bool)> = within_timeout(
+        &format!("reading the memberships of role {model}"),
+        sqlx::query_as(direct).bind(model).fetch_all(&mut *conn),
+    )
+    .await?;
+    let held: BTreeMap<String, bool> = within_timeout(
+        &format!("reading the memberships of role {role}"),
+        sqlx::query_as::<_, (String, bool)>(direct)
+            .bind(role)
+            .fetch_all(&mut *conn),
+    )
+    .await?
+    .into_iter()
+    .collect();
+    // `role` and every role that is (directly or not) a member of it: granting one of these to
+    // `role` would make a cycle, which PostgreSQL refuses.
+    let members_of_role: BTreeSet<String> = within_timeout(
+        &format!("reading the members of role {role}"),
+        sqlx::query_scalar::<_, String>(
+            "WITH RECURSIVE members(oid) AS ( \
+               SELECT oid FROM pg_roles WHERE rolname = $1 \
+               UNION SELECT m.member FROM pg_auth_members m JOIN members ON m.roleid = members.oid) \
+             SELECT r.rolname::text FROM members JOIN pg_roles r ON r.oid = members.oid",
+        )
+        .bind(role)
+        .fetch_all(&mut *conn),
+    )
+    .await?
+    .into_iter()
+    .collect();
+
+    let wanted = model_of
+        .into_iter()
+        .chain(std::iter::once((model.to_owned(), false)));
+    for (granted, admin) in wanted {
+        if members_of_role.contains(&granted) {
+            continue;
+        }
+        match held.get(&granted) {
+            Some(&held_admin) if held_admin || !admin => continue,
+            _ => {}
+        }
+        let statement = format!(
+            "GRANT {} TO {}{}",
+            quote_identifier(&granted),
+            quote_identifier(role),
+            if admin { " WITH ADMIN OPTION" } else { "" }
+        );
+        execute(
+            conn,
+            &format!("granting role {granted} to {role}"),
+            statement,
+        )
+        .await?;
+        tracing::info!("setSecret: granted role {granted} to {role}");
+    }
+    Ok(())
+}
+
+async fn execute(
+    conn: &mut PgConnection,
+    context: &str,
+    statement: String,
+) -> Result<(), TargetError> {
+    within_timeout(
+        context,
+        sqlx::raw_sql(AssertSqlSafe(statement)).execute(&mut *conn),
+    )
+    .await?;
+    Ok(())
+}
+
+/// With a master that may not set passwords: the pending user logs in with its `AWSPREVIOUS`
+/// credentials and changes its own password, as in single-user rotation.
+async fn change_own_password(
+    connector: &Connector,
+    versions: &SecretVersions<'_>,
+    master: &DatabaseSecret,
+    pending: &DatabaseSecret,
+) -> Result<(), RotationError> {
+    let cannot = |why: String| {
+        TargetError::rejected(format!(
+            "master user {} may not set the password of role {} (it has neither SUPERUSER nor \
+             CREATEROLE, or lacks ADMIN OPTION on the role), and {why}",
+            master.username, pending.username
+        ))
+    };
+    let Some(document) = versions.previous().await? else {
+        return Err(cannot(
+            "the secret has no AWSPREVIOUS version for the role to log in with".into(),
+        )
+        .into());
+    };
+    let mut previous = database_secret(document, "AWSPREVIOUS version")?;
+    if previous.username != pending.username || previous.host != pending.host {
+        return Err(cannot(format!(
+            "AWSPREVIOUS is for user {} on host {}, not for it",
+            previous.username, previous.host
+        ))
+        .into());
+    }
+    // The pending version's connection settings are the ones being made to work.
+    previous.port = pending.port;
+    previous.dbname = pending.dbname.clone();
+    previous.ssl = pending.ssl;
+    let mut connection = connector.connect(&previous).await.map_err(|error| {
+        cannot(format!(
+            "its AWSPREVIOUS credentials do not log in: {error}"
+        ))
+    })?;
+    let changed = sql::set_password(&mut connection, &pending.username, &pending.password).await;
+    close(connection).await;
+    changed?;
+    Ok(())
+}
+
+/// The GUCs whose values are lists of quoted elements (pg_dump's `variable_is_guc_list_quote`):
+/// their stored text must be split and each element passed as its own literal.
+const LIST_QUOTE_SETTINGS: [&str; 6] = [
+    "local_preload_libraries",
+    "search_path",
+    "session_preload_libraries",
+    "shared_preload_libraries",
+    "temp_tablespaces",
+    "unix_socket_directories",
+];
+
+/// `ALTER ROLE <role> [IN DATABASE <database>] SET <name> = <value>` for one `setconfig`
+/// entry (`name=value`); `None` when the entry has no `=`.
+pub fn alter_role_set(role: &str, database: Option<&str>, entry: &str) -> Option<String> {
+    let (name, value) = entry.split_once('=')?;
+    if name.is_empty() {
+        return None;
+    }
+    let values = if LIST_QUOTE_SETTINGS.contains(&name.to_ascii_lowercase().as_str()) {
+        split_setting_list(value)
+            .iter()
+            .map(|element| quote_literal(element))
+            .collect::<Vec<_>>()
+            .join(", ")
+    } else {
+        quote_literal(value)
+    };
+    let scope = match database {
+        Some(database) => format!(" IN DATABASE {}", quote_identifier(database)),
+        None => String::new(),
+    };
+    Some(format!(
+        "ALTER ROLE {}{scope} SET {} = {values}",
+        quote_identifier(role),
+        quote_identifier(name)
+    ))
+}
+
+/// Splits a list setting as PostgreSQL stores it (`"a, ""b c""", public`) into its elements
+/// (`a, "b c"` and `public`): comma-separated, surrounding whitespace dropped, an element in
+/// double quotes kept verbatim with `""` meaning `"`.
+pub fn split_setting_list(value: &str) -> Vec<String> {
+    let mut elements = Vec::new();
+    let mut chars = value.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut element = String::new();
+        if chars.next_if_eq(&'"').is_some() {
+            while let Some(c) = chars.next() {
+                if c == '"' {
+                    if chars.next_if_eq(&'"').is_some() {
+                        element.push('"');
+                    } else {
+                        break;
+                    }
+                } else {
+                    element.push(c);
+                }
+            }
+            while chars.next_if(|c| *c != ',').is_some() {}
+        } else {
+            while let Some(c) = chars.next_if(|c| *c != ',') {
+                element.push(c);
+            }
+            element.truncate(element.trim_end().len());
+        }
+        elements.push(element);
+        if chars.next().is_none() {
+            break;
+        }
+    }
+    elements
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_alternates_with_its_clone() {
+        assert_eq!(alternate_username("app").expect("ok"), "app_clone");
+        assert_eq!(alternate_username("app_clone").expect("ok"), "app");
+        assert_eq!(
+            alternate_username("App User").expect("ok"),
+            "App User_clone"
+        );
+        assert_eq!(alternate_username("a_clone_clone").expect("ok"), "a_clone");
+        assert_eq!(alternate_username("é").expect("ok"), "é_clone");
+    }
+
+    #[test]
+    fn the_clone_name_must_fit_in_63_bytes() {
+        let longest = "a".repeat(57);
+        assert_eq!(
+            alternate_username(&longest).expect("63 bytes"),
+            format!("{longest}_clone")
+        );
+        let error = alternate_username(&"a".repeat(58)).expect_err("64 bytes");
+        assert_eq!(
+            error.message,
+            "Unable to clone user, username length with _clone appended would exceed 63 characters"
+        );
+        assert_eq!(error.error_type(), "InvalidSecret");
+        // Bytes, as PostgreSQL counts them: 28 two-byte letters and _clone make 62; 29 make 64.
+        assert!(alternate_username(&"é".repeat(28)).is_ok());
+        assert!(alternate_username(&"é".repeat(29)).is_err());
+        // A 63-byte clone name can always go back.
+        assert_eq!(
+            alternate_username(&format!("{longest}_clone")).expect("ok"),
+            longest
+        );
+        assert!(alternate_username("_clone").is_err());
+    }
+
+    #[test]
+    fn list_settings_are_split_as_postgres_stores_them() {
+        assert_eq!(
+            split_setting_list(r#""a, ""b c""", public"#),
+            ["a, \"b c\"", "public"]
+        );
+        assert_eq!(
+            split_setting_list(r#""$user", public"#),
+            ["$user", "public"]
+        );
+        assert_eq!(split_setting_list(r#""""#), [""]);
+        assert_eq!(split_setting_list("one"), ["one"]);
+    }
+
+    #[test]
+    fn settings_become_quoted_alter_role_statements() {
+        assert_eq!(
+            alter_role_set("app_clone", None, r#"search_path="a, ""b c""", public"#)
+                .expect("statement"),
+            r#"ALTER ROLE "app_clone" SET "search_path" = 'a, "b c"', 'public'"#
+        );
+        assert_eq!(
+            alter_role_set("app_clone", Some("my db"), "work_mem=8MB").expect("statement"),
+            r#"ALTER ROLE "app_clone" IN DATABASE "my db" SET "work_mem" = '8MB'"#
+        );
+        assert_eq!(
+            alter_role_set("x", None, r"myapp.note=it's a\b=c").expect("statement"),
+            r#"ALTER ROLE "x" SET "myapp.note" = E'it''s a\\b=c'"#
+        );
+        assert_eq!(alter_role_set("x", None, "garbage"), None);
+    }
+}

@@ -1,0 +1,144 @@
+//! setSecret for the single-user strategy: the user changes its own password (AWS's
+//! single-user PostgreSQL template, PROTOCOL.md "Single user").
+//!
+//! 1. The pending credentials already log in: a retry after the password was set; done.
+//! 2. The pending version must be for the current user on the current host.
+//! 3. Log in as current; when the server rejects that and an `AWSPREVIOUS` version for the same
+//!    user and host exists, log in as previous (an earlier attempt may have changed the
+//!    password and died before finishSecret).
+//! 4. As that user, set the password to the pending one, hashed client-side.
+
+use rotation::database::DatabaseSecret;
+use rotation::{RotationError, SecretVersions, TargetError};
+use sqlx::{Connection, PgConnection};
+
+use crate::connection::{Connector, LoginError};
+use crate::sql;
+use crate::target::database_secret;
+
+pub async fn apply(
+    connector: &Connector,
+    versions: &SecretVersions<'_>,
+) -> Result<(), RotationError> {
+    let arn = versions.secret_arn();
+    let pending = database_secret(versions.pending().await?, "AWSPENDING version")?;
+
+    // A retry after the password was set: nothing to do. As in the AWS template, no further
+    // check is needed: these credentials work already.
+    let pending_error = match connector.connect(&pending).await {
+        Ok(connection) => {
+            close(connection).await;
+            tracing::info!(
+                "setSecret: AWSPENDING secret is already set as password in PostgreSQL DB for \
+                 secret arn {arn}."
+            );
+            return Ok(());
+        }
+        Err(error) => error,
+    };
+    if pending_error.is_rejected() {
+        tracing::info!("setSecret: AWSPENDING does not log in yet ({pending_error}).");
+    } else {
+        // Not "the password is not set yet": the server could not be reached. Current will most
+        // likely fail the same way, and then its error is the one reported.
+        tracing::warn!("setSecret: could not try the AWSPENDING secret: {pending_error}");
+    }
+
+    let current = database_secret(versions.current().await?, "AWSCURRENT version")?;
+    if pending.username != current.username {
+        return Err(TargetError::invalid_secret(format!(
+            "Attempting to modify user {} other than current user {}",
+            pending.username, current.username
+        ))
+        .into());
+    }
+    if pending.host != current.host {
+        return Err(TargetError::invalid_secret(format!(
+            "Attempting to modify user for host {} other than current host {}",
+            pending.host, current.host
+        ))
+        .into());
+    }
+
+    let mut connection = match connector.connect(&current).await {
+        Ok(connection) => connection,
+        Err(current_error) if current_error.is_rejected() => {
+            match login_as_previous(connector, versions, &pending, &current).await? {
+                Some(Ok(connection)) => connection,
+                Some(Err(previous_error)) => return Err(unable_to_log_in(arn, previous_error)),
+                None => return Err(unable_to_log_in(arn, current_error)),
+            }
+        }
+        Err(current_error) => return Err(unable_to_log_in(arn, current_error)),
+    };
+
+    let changed = sql::set_password(&mut connection, &pending.username, &pending.password).await;
+    close(connection).await;
+    changed?;
+    tracing::info!(
+        "setSecret: Successfully set password for user {} in PostgreSQL DB for secret arn {arn}.",
+        pending.username
+    );
+    Ok(())
+}
+
+/// Logs in with `AWSPREVIOUS`, when it exists and is for the pending user and host. `None` when
+/// there is no usable previous version.
+async fn login_as_previous(
+    connector: &Connector,
+    versions: &SecretVersions<'_>,
+    pending: &DatabaseSecret,
+    current: &DatabaseSecret,
+) -> Result<Option<Result<PgConnection, LoginError>>, RotationError> {
+    let Some(document) = versions.previous().await? else {
+        return Ok(None);
+    };
+    // As the AWS template: a previous version that is not a usable database secret (missing
+    // fields, another engine) counts as no previous version.
+    let mut previous = match database_secret(document, "AWSPREVIOUS version") {
+        Ok(previous) => previous,
+        Err(problem) => {
+            tracing::warn!("setSecret: AWSPREVIOUS cannot be used: {problem}");
+            return Ok(None);
+        }
+    };
+    if previous.username != pending.username {
+        return Err(TargetError::invalid_secret(format!(
+            "Attempting to modify user {} other than previous valid user {}",
+            pending.username, previous.username
+        ))
+        .into());
+    }
+    if previous.host != pending.host {
+        return Err(TargetError::invalid_secret(format!(
+            "Attempting to modify user for host {} other than current previous valid {}",
+            pending.host, previous.host
+        ))
+        .into());
+    }
+    // The TLS choice is current's, as in the AWS template: the previous version may predate a
+    // change of `ssl`.
+    previous.ssl = current.ssl;
+    tracing::info!(
+        "setSecret: AWSCURRENT is rejected; trying AWSPREVIOUS for user {}.",
+        previous.username
+    );
+    Ok(Some(connector.connect(&previous).await))
+}
+
+fn unable_to_log_in(arn: &str, last: LoginError) -> RotationError {
+    let message = format!(
+        "Unable to log into database with previous, current, or pending secret of secret arn \
+         {arn}: {last}"
+    );
+    let error = if last.is_rejected() {
+        TargetError::rejected(message)
+    } else {
+        TargetError::unreachable(message)
+    };
+    error.into()
+}
+
+async fn close(connection: PgConnection) {
+    let _ = connection.close().await;
+}

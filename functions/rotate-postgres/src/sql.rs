@@ -1,0 +1,394 @@
+//! PostgreSQL quoting and client-side password hashing: the only place SQL text is built from
+//! names and values.
+//!
+//! `ALTER ROLE … PASSWORD` and `CREATE ROLE` take no bind parameters, so names and verifiers are
+//! spliced into the statement, quoted here by tested code. The password itself never is: it is
+//! hashed on the client into the verifier the server would have stored (SCRAM-SHA-256, or md5
+//! when the server's `password_encryption` says so), so the plaintext never reaches the server,
+//! its logs or `pg_stat_activity`.
+
+use std::time::Duration;
+
+use rotation::TargetError;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::{AssertSqlSafe, PgConnection};
+
+/// How long one statement may take before the step gives up on it.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Quotes an identifier (a role, a database) as PostgreSQL's `quote_ident` would, except that
+/// it always quotes: `app` becomes `"app"`, `a"b` becomes `"a""b"`. Inside double quotes every
+/// character but `"` is literal (backslashes, `'`, `%`, `;`, spaces, any Unicode), and case is
+/// kept.
+///
+/// A name must not contain a NUL character (PostgreSQL names cannot); [`set_password`] refuses
+/// one before quoting. Names longer than 63 bytes are truncated by the server, as for any
+/// identifier.
+pub fn quote_identifier(name: &str) -> String {
+    let mut quoted = String::with_capacity(name.len() + 2);
+    quoted.push('"');
+    for character in name.chars() {
+        if character == '"' {
+            quoted.push('"');
+        }
+        quoted.push(character);
+    }
+    quoted.push('"');
+    quoted
+}
+
+/// Quotes a string literal exactly as PostgreSQL's `quote_literal` does: `'` is doubled, and
+/// when the text holds a backslash the literal becomes an escape string (`E'…'`) with every
+/// backslash doubled. The result means the same text whatever `standard_conforming_strings`
+/// is, and the client encoding is always UTF-8 (sqlx sets it), so no multi-byte trick applies.
+pub fn quote_literal(text: &str) -> String {
+    let escape = text.contains('\\');
+    let mut quoted = String::with_capacity(text.len() + 3);
+    if escape {
+        quoted.push('E');
+    }
+    quoted.push('\'');
+    for character in text.chars() {
+        if character == '\'' || (escape && character == '\\') {
+            quoted.push(character);
+        }
+        quoted.push(character);
+    }
+    quoted.push('\'');
+    quoted
+}
+
+/// The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (`SCRAM-SHA-256$4096:<salt>$<stored
+/// key>:<server key>`), with a fresh random salt, SASLprep applied as the server does.
+pub fn scram_verifier(password: &SecretString) -> SecretString {
+    SecretString::from(postgres_protocol::password::scram_sha_256(
+        password.expose_secret().as_bytes(),
+    ))
+}
+
+/// The md5 verifier PostgreSQL stores for `role` and `password`: `"md5"` followed by the hex
+/// MD5 of the password followed by the role name.
+pub fn md5_verifier(role: &str, password: &SecretString) -> SecretString {
+    SecretString::from(postgres_protocol::password::md5(
+        password.expose_secret().as_bytes(),
+        role,
+    ))
+}
+
+/// How the server hashes passwords, from its `password_encryption` setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PasswordEncryption {
+    ScramSha256,
+    Md5,
+}
+
+impl PasswordEncryption {
+    /// Reads the setting's value; PostgreSQL 10 to 13 also accept `on` and its synonyms for md5.
+    pub fn from_setting(value: &str) -> Option<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "scram-sha-256" => Some(PasswordEncryption::ScramSha256),
+            "md5" | "on" | "true" | "yes" | "1" => Some(PasswordEncryption::Md5),
+            _ => None,
+        }
+    }
+}
+
+/// The session's `password_encryption` (which a per-role or per-database setting may change).
+pub async fn password_encryption(
+    conn: &mut PgConnection,
+) -> Result<PasswordEncryption, TargetError> {
+    let value: String = within_timeout(
+        "reading password_encryption",
+        sqlx::query_scalar("SHOW password_encryption")
+            .persistent(false)
+            .fetch_one(&mut *conn),
+    )
+    .await?;
+    PasswordEncryption::from_setting(&value).ok_or_else(|| {
+        TargetError::rejected(format!(
+            "the server's password_encryption is {value:?}; expected scram-sha-256 or md5"
+        ))
+    })
+}
+
+/// The verifier to store for `role`, hashed as the server's `password_encryption` asks.
+pub fn verifier(
+    encryption: PasswordEncryption,
+    role: &str,
+    password: &SecretString,
+) -> SecretString {
+    match encryption {
+        PasswordEncryption::ScramSha256 => scram_verifier(password),
+        PasswordEncryption::Md5 => md5_verifier(role, password),
+    }
+}
+
+/// `ALTER ROLE <role> PASSWORD '<verifier>'`, with the verifier hashed client-side according to
+/// the server's `password_encryption`. The plaintext never reaches the server. Errors carry the
+/// server's message and SQLSTATE, never the statement.
+pub async fn set_password(
+    conn: &mut PgConnection,
+    role: &str,
+    password: &SecretString,
+) -> Result<(), TargetError> {
+    check_name(role)?;
+    let encryption = password_encryption(conn).await?;
+    let verifier = verifier(encryption, role, password);
+    let statement = SecretString::from(format!(
+        "ALTER ROLE {} PASSWORD {}",
+        quote_identifier(role),
+        quote_literal(verifier.expose_secret())
+    ));
+    // The statement is built from a quoted identifier and a quoted literal only.
+    within_timeout(
+        &format!("setting the password of role {role}"),
+        sqlx::raw_sql(AssertSqlSafe(statement.expose_secret())).execute(&mut *conn),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Refuses a role name PostgreSQL could not hold: empty, or with a NUL character (which would
+/// cut the statement short on the wire).
+pub fn check_name(role: &str) -> Result<(), TargetError> {
+    if role.is_empty() {
+        return Err(TargetError::invalid_secret("the role name is empty"));
+    }
+    if role.contains('\0') {
+        return Err(TargetError::invalid_secret(format!(
+            "the role name {:?} contains a NUL character",
+            role.replace('\0', "\\0")
+        )));
+    }
+    Ok(())
+}
+
+/// Runs one database call within [`STATEMENT_TIMEOUT`], mapping its failure with
+/// [`statement_error`].
+pub async fn within_timeout<T>(
+    context: &str,
+    work: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, TargetError> {
+    match tokio::time::timeout(STATEMENT_TIMEOUT, work).await {
+        Ok(result) => result.map_err(|error| statement_error(context, error)),
+        Err(_) => Err(TargetError::unreachable(format!(
+            "{context}: no answer from the server within {} s",
+            STATEMENT_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// SQLSTATE classes that say the server is in trouble rather than refusing the statement:
+/// connection exception, insufficient resources, operator intervention (shutdown, cancel),
+/// system error.
+const TRANSIENT_CLASSES: [&str; 4] = ["08", "53", "57", "58"];
+
+/// Maps a statement's failure: a database error becomes `TargetRejected` with the context, the
+/// server's message and SQLSTATE (`TargetUnreachable` for the classes that mean the server is
+/// unavailable); a network failure becomes `TargetUnreachable`. The statement text is never
+/// included: it may hold a verifier.
+pub fn statement_error(context: &str, error: sqlx::Error) -> TargetError {
+    match &error {
+        sqlx::Error::Database(database) => {
+            let code = database.code();
+            let message = match &code {
+                Some(code) => format!("{context}: {} (SQLSTATE {code})", database.message()),
+                None => format!("{context}: {}", database.message()),
+            };
+            let transient = code.as_deref().is_some_and(|code| {
+                TRANSIENT_CLASSES
+                    .iter()
+                    .any(|class| code.starts_with(class))
+            });
+            if transient {
+                TargetError::unreachable(message)
+            } else {
+                TargetError::rejected(message)
+            }
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => TargetError::unreachable(format!("{context}: {error}")),
+        other => TargetError::rejected(format!("{context}: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names and texts an attacker (or an unlucky operator) might choose.
+    const HOSTILE: [&str; 14] = [
+        "app",
+        "App User",
+        "a\"b",
+        "\"\"",
+        "o'brien",
+        "back\\slash",
+        "100%_done",
+        "x; DROP ROLE postgres; --",
+        "x\"; DROP ROLE postgres; --",
+        "x'); DROP TABLE t; --",
+        "ünïcødé ✓ 角色",
+        "\\'",
+        "$$ $tag$",
+        "tab\tnew\nline",
+    ];
+
+    /// Reads back a double-quoted identifier as PostgreSQL's scanner does.
+    fn unquote_identifier(quoted: &str) -> String {
+        let inner = quoted
+            .strip_prefix('"')
+            .and_then(|rest| rest.strip_suffix('"'))
+            .expect("quoted");
+        let mut name = String::new();
+        let mut characters = inner.chars().peekable();
+        while let Some(character) = characters.next() {
+            if character == '"' {
+                assert_eq!(
+                    characters.next(),
+                    Some('"'),
+                    "a lone quote ends the identifier"
+                );
+            }
+            name.push(character);
+        }
+        name
+    }
+
+    /// Reads back a literal as PostgreSQL's scanner does, with standard_conforming_strings on
+    /// (`on == true`) or off.
+    fn unquote_literal(quoted: &str, standard_conforming_strings: bool) -> String {
+        let (escape, rest) = match quoted.strip_prefix('E') {
+            Some(rest) => (true, rest),
+            None => (!standard_conforming_strings, quoted),
+        };
+        let inner = rest
+            .strip_prefix('\'')
+            .and_then(|rest| rest.strip_suffix('\''))
+            .expect("quoted");
+        let mut text = String::new();
+        let mut characters = inner.chars();
+        while let Some(character) = characters.next() {
+            match character {
+                '\'' => {
+                    assert_eq!(
+                        characters.next(),
+                        Some('\''),
+                        "a lone quote ends the literal"
+                    );
+                    text.push('\'');
+                }
+                '\\' if escape => {
+                    // Our output only ever escapes a backslash with a backslash.
+                    assert_eq!(
+                        characters.next(),
+                        Some('\\'),
+                        "only \\\\ escapes are produced"
+                    );
+                    text.push('\\');
+                }
+                other => text.push(other),
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn identifiers_are_always_double_quoted_with_inner_quotes_doubled() {
+        assert_eq!(quote_identifier("app"), "\"app\"");
+        assert_eq!(quote_identifier("App User"), "\"App User\"");
+        assert_eq!(quote_identifier("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_identifier("back\\slash"), "\"back\\slash\"");
+        for name in HOSTILE {
+            let quoted = quote_identifier(name);
+            assert_eq!(unquote_identifier(&quoted), name, "{quoted}");
+        }
+    }
+
+    #[test]
+    fn literals_match_quote_literal_and_mean_the_same_text_in_either_string_mode() {
+        assert_eq!(quote_literal("plain"), "'plain'");
+        assert_eq!(quote_literal("o'brien"), "'o''brien'");
+        assert_eq!(quote_literal("a\\b"), "E'a\\\\b'");
+        assert_eq!(quote_literal("\\'"), "E'\\\\'''");
+        assert_eq!(quote_literal(""), "''");
+        for text in HOSTILE.into_iter().chain(["'\"\\%$;", "\\", "'"]) {
+            let quoted = quote_literal(text);
+            assert_eq!(unquote_literal(&quoted, true), text, "{quoted}");
+            assert_eq!(unquote_literal(&quoted, false), text, "{quoted}");
+        }
+    }
+
+    #[test]
+    fn a_scram_verifier_has_postgresql_s_format_and_a_fresh_salt_each_time() {
+        let password = SecretString::from("c0rrect horse 'battery' \"staple\" \\ %$;");
+        let first = scram_verifier(&password);
+        let second = scram_verifier(&password);
+        for verifier in [&first, &second] {
+            let text = verifier.expose_secret();
+            let rest = text.strip_prefix("SCRAM-SHA-256$4096:").expect(text);
+            let (salt, keys) = rest.split_once('$').expect("salt$keys");
+            let (stored, server) = keys.split_once(':').expect("stored:server");
+            assert_eq!(salt.len(), 24, "16 bytes of salt in base64");
+            assert_eq!(stored.len(), 44, "32 bytes in base64");
+            assert_eq!(server.len(), 44, "32 bytes in base64");
+            assert!(text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "$:+/=-".contains(c)));
+            assert!(!text.contains("horse"));
+        }
+        assert_ne!(first.expose_secret(), second.expose_secret());
+    }
+
+    #[test]
+    fn an_md5_verifier_is_md5_of_password_then_role() {
+        // PostgreSQL's documented example: md5('secret' || 'foo').
+        assert_eq!(
+            md5_verifier("foo", &SecretString::from("secret")).expose_secret(),
+            "md54ab2c5d00339c4b2a4e921d2dc4edec7"
+        );
+    }
+
+    #[test]
+    fn password_encryption_settings_are_read_as_the_server_means_them() {
+        assert_eq!(
+            PasswordEncryption::from_setting("scram-sha-256"),
+            Some(PasswordEncryption::ScramSha256)
+        );
+        assert_eq!(
+            PasswordEncryption::from_setting("md5"),
+            Some(PasswordEncryption::Md5)
+        );
+        assert_eq!(
+            PasswordEncryption::from_setting("on"),
+            Some(PasswordEncryption::Md5)
+        );
+        assert_eq!(PasswordEncryption::from_setting("plain"), None);
+    }
+
+    #[test]
+    fn a_role_name_with_a_nul_or_empty_is_refused() {
+        assert_eq!(
+            check_name("a\0b").expect_err("NUL").error_type(),
+            "InvalidSecret"
+        );
+        assert!(check_name("").is_err());
+        assert!(check_name("ünïcødé ✓").is_ok());
+    }
+
+    #[test]
+    fn a_network_failure_is_unreachable_and_a_refusal_is_rejected() {
+        let io = statement_error(
+            "setting the password of role app",
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+        );
+        assert_eq!(io.error_type(), "TargetUnreachable");
+        assert!(io.message.starts_with("setting the password of role app: "));
+        let other = statement_error("reading", sqlx::Error::RowNotFound);
+        assert_eq!(other.error_type(), "TargetRejected");
+    }
+}

@@ -1,0 +1,116 @@
+//! The PostgreSQL target: what createSecret, setSecret and testSecret mean for a PostgreSQL
+//! role, for either strategy.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rotation::config::ConfigError;
+use rotation::database::{DatabaseSecret, POSTGRES};
+use rotation::store::SecretStore;
+use rotation::{RotationError, SecretDocument, SecretVersions, Target, TargetError};
+
+use crate::config::{PostgresConfig, Strategy};
+use crate::connection::Connector;
+use crate::master::{MasterSecrets, RdsLookup};
+use crate::{alternating_users, single_user};
+
+/// A step's database work must end well inside the Lambda timeout (the template sets 30 s),
+/// whatever the number of connection attempts it needs.
+const STEP_BUDGET: Duration = Duration::from_secs(25);
+
+pub struct PostgresTarget {
+    config: PostgresConfig,
+    connector: Connector,
+    masters: MasterSecrets,
+}
+
+impl PostgresTarget {
+    pub fn new(
+        config: PostgresConfig,
+        store: Arc<dyn SecretStore>,
+        rds: Arc<dyn RdsLookup>,
+    ) -> Result<Self, ConfigError> {
+        let connector = Connector::new(
+            config.tls_mode,
+            config.ca_bundle.clone(),
+            config.connect_timeout,
+        )?;
+        Ok(PostgresTarget {
+            config,
+            connector,
+            masters: MasterSecrets::new(store, rds),
+        })
+    }
+}
+
+/// Reads a version as a PostgreSQL secret, naming it in errors.
+pub fn database_secret(
+    document: &SecretDocument,
+    what: &str,
+) -> Result<DatabaseSecret, TargetError> {
+    DatabaseSecret::from_document(document, &POSTGRES, what)
+}
+
+async fn within_budget<T>(
+    step: &str,
+    work: impl Future<Output = Result<T, RotationError>>,
+) -> Result<T, RotationError> {
+    tokio::time::timeout(STEP_BUDGET, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(TargetError::unreachable(format!(
+                "{step} did not finish within its {} s budget",
+                STEP_BUDGET.as_secs()
+            ))
+            .into())
+        })
+}
+
+#[async_trait]
+impl Target for PostgresTarget {
+    async fn derive_pending(
+        &self,
+        current: &SecretDocument,
+        _versions: &SecretVersions<'_>,
+    ) -> Result<SecretDocument, RotationError> {
+        // The pending version must be as usable as the current one: refuse a current version the
+        // later steps could not use before anything is written.
+        let secret = database_secret(current, "AWSCURRENT version")?;
+        let mut pending = current.clone();
+        if self.config.strategy == Strategy::AlternatingUsers {
+            pending.set_str(
+                "username",
+                &alternating_users::alternate_username(&secret.username)?,
+            );
+        }
+        pending.set_secret("password", &self.config.password_policy.generate());
+        Ok(pending)
+    }
+
+    async fn apply(&self, versions: &SecretVersions<'_>) -> Result<(), RotationError> {
+        within_budget("setSecret", async {
+            match self.config.strategy {
+                Strategy::SingleUser => single_user::apply(&self.connector, versions).await,
+                Strategy::AlternatingUsers => {
+                    alternating_users::apply(&self.connector, &self.masters, versions).await
+                }
+            }
+        })
+        .await
+    }
+
+    async fn verify(&self, versions: &SecretVersions<'_>) -> Result<(), RotationError> {
+        within_budget("testSecret", async {
+            let pending = database_secret(versions.pending().await?, "AWSPENDING version")?;
+            self.connector.verify_login(&pending).await?;
+            tracing::info!(
+                "testSecret: Successfully signed into PostgreSQL DB with AWSPENDING secret in {}.",
+                versions.secret_arn()
+            );
+            Ok(())
+        })
+        .await
+    }
+}
