@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use rotate_postgres::config::PostgresConfig;
+use rotate_postgres::config;
 use rotate_postgres::master::AwsRds;
 use rotate_postgres::target::PostgresTarget;
 use rotation::lambda::StartUp;
@@ -8,7 +8,7 @@ use rotation::lambda::StartUp;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     rotation::lambda::run(async |start_up: &StartUp| {
-        let config = PostgresConfig::from_environment(&start_up.env)?;
+        let config = config::from_environment(&start_up.env)?;
         let rds = AwsRds::new(aws_sdk_rds::Client::new(&start_up.aws));
         Ok(PostgresTarget::new(
             config,

@@ -1,13 +1,11 @@
 //! The PostgreSQL target: what createSecret, setSecret and testSecret mean for a PostgreSQL
 //! role, for either strategy.
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use rotation::config::ConfigError;
-use rotation::database::{DatabaseSecret, POSTGRES};
+use rotation::database::{within_budget, DatabaseSecret, POSTGRES};
 use rotation::store::SecretStore;
 use rotation::{RotationError, SecretDocument, SecretVersions, Target, TargetError};
 
@@ -15,10 +13,6 @@ use crate::config::{PostgresConfig, Strategy};
 use crate::connection::Connector;
 use crate::master::{MasterSecrets, RdsLookup};
 use crate::{alternating_users, single_user};
-
-/// A step's database work must end well inside the Lambda timeout (the template sets 30 s),
-/// whatever the number of connection attempts it needs.
-const STEP_BUDGET: Duration = Duration::from_secs(25);
 
 pub struct PostgresTarget {
     config: PostgresConfig,
@@ -51,21 +45,6 @@ pub fn database_secret(
     what: &str,
 ) -> Result<DatabaseSecret, TargetError> {
     DatabaseSecret::from_document(document, &POSTGRES, what)
-}
-
-async fn within_budget<T>(
-    step: &str,
-    work: impl Future<Output = Result<T, RotationError>>,
-) -> Result<T, RotationError> {
-    tokio::time::timeout(STEP_BUDGET, work)
-        .await
-        .unwrap_or_else(|_| {
-            Err(TargetError::unreachable(format!(
-                "{step} did not finish within its {} s budget",
-                STEP_BUDGET.as_secs()
-            ))
-            .into())
-        })
 }
 
 #[async_trait]
