@@ -14,6 +14,8 @@ pub mod error;
 pub mod event;
 pub mod lambda;
 pub mod logging;
+#[cfg(feature = "rds")]
+pub mod master;
 pub mod password;
 pub mod protocol;
 pub mod secret;

@@ -39,9 +39,9 @@ use rotation::{RotationError, SecretVersions, TargetError};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use crate::connection::{Connector, LoginError};
-use crate::master::MasterSecrets;
 use crate::sql::{self, quote_identifier, quote_literal, within_timeout};
 use crate::target::database_secret;
+use rotation::master::MasterSecrets;
 
 /// PostgreSQL's identifier limit (NAMEDATALEN - 1), in bytes.
 const MAX_NAME_BYTES: usize = 63;

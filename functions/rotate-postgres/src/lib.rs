@@ -6,13 +6,11 @@
 //! - [`sql`]: identifier and literal quoting, and client-side password hashing (SCRAM-SHA-256 or
 //!   md5 verifiers), so the plaintext password never reaches the server;
 //! - [`single_user`] and [`alternating_users`]: the two strategies' setSecret;
-//! - [`master`]: the master secret of alternating users, including RDS-managed ones;
 //! - [`target`]: the `Target` the shared protocol drives.
 
 pub mod alternating_users;
 pub mod config;
 pub mod connection;
-pub mod master;
 pub mod single_user;
 pub mod sql;
 pub mod target;

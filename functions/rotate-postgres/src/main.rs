@@ -1,9 +1,9 @@
 use std::sync::Arc;
 
 use rotate_postgres::config;
-use rotate_postgres::master::AwsRds;
 use rotate_postgres::target::PostgresTarget;
 use rotation::lambda::StartUp;
+use rotation::master::AwsRds;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

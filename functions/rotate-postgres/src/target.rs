@@ -11,8 +11,8 @@ use rotation::{RotationError, SecretDocument, SecretVersions, Target, TargetErro
 
 use crate::config::{PostgresConfig, Strategy};
 use crate::connection::Connector;
-use crate::master::{MasterSecrets, RdsLookup};
 use crate::{alternating_users, single_user};
+use rotation::master::{MasterSecrets, RdsLookup};
 
 pub struct PostgresTarget {
     config: PostgresConfig,
@@ -34,7 +34,7 @@ impl PostgresTarget {
         Ok(PostgresTarget {
             config,
             connector,
-            masters: MasterSecrets::new(store, rds),
+            masters: MasterSecrets::new(store, rds, POSTGRES),
         })
     }
 }

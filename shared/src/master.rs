@@ -13,11 +13,11 @@
 
 use std::sync::Arc;
 
+use crate::database::{DatabaseSecret, EngineFamily};
+use crate::store::{SecretStore, StagingLabel, VersionSelector};
+use crate::{RotationError, SecretDocument, TargetError};
 use async_trait::async_trait;
 use aws_sdk_rds::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use rotation::database::{DatabaseSecret, POSTGRES};
-use rotation::store::{SecretStore, StagingLabel, VersionSelector};
-use rotation::{RotationError, SecretDocument, TargetError};
 use secrecy::ExposeSecret;
 
 /// The tags RDS puts on the master secrets it manages (compared ignoring case).
@@ -248,11 +248,13 @@ impl Api {
 pub struct MasterSecrets {
     store: Arc<dyn SecretStore>,
     rds: Arc<dyn RdsLookup>,
+    /// The engines the function rotates; the master must be one of them.
+    family: EngineFamily,
 }
 
 impl MasterSecrets {
-    pub fn new(store: Arc<dyn SecretStore>, rds: Arc<dyn RdsLookup>) -> Self {
-        MasterSecrets { store, rds }
+    pub fn new(store: Arc<dyn SecretStore>, rds: Arc<dyn RdsLookup>, family: EngineFamily) -> Self {
+        MasterSecrets { store, rds, family }
     }
 
     /// The master secret named by `masterarn`, with host, port and engine filled in from RDS
@@ -274,7 +276,11 @@ impl MasterSecrets {
         if is_rds_managed(&document) {
             self.complete_from_rds(master_arn, &mut document).await?;
         }
-        Ok(DatabaseSecret::from_document(&document, &POSTGRES, &what)?)
+        Ok(DatabaseSecret::from_document(
+            &document,
+            &self.family,
+            &what,
+        )?)
     }
 
     async fn complete_from_rds(
@@ -407,7 +413,8 @@ async fn is_rds_replica(
     let user_id = first_label(&user.host);
     let master_id = first_label(&master.host);
     match master.engine.as_str() {
-        "postgres" => {
+        // Plain RDS engines: a read replica names its source instance.
+        "postgres" | "mysql" | "mariadb" => {
             let Some(replica) = rds
                 .instance(&user_id)
                 .await
@@ -419,7 +426,7 @@ async fn is_rds_replica(
                 .read_replica_source
                 .is_some_and(|source| names_instance(&source, &master_id)))
         }
-        "aurora-postgresql" => {
+        "aurora-postgresql" | "aurora-mysql" => {
             let normalised = normalise(&master.host);
             let second_label = normalised.split('.').nth(1).unwrap_or_default();
             let cluster_id = if second_label.contains("cluster") {
@@ -462,8 +469,8 @@ async fn is_rds_replica(
 mod tests {
     use std::sync::Mutex;
 
-    use rotation::store::memory::InMemoryStore;
-    use rotation::target::TargetErrorKind;
+    use crate::store::memory::InMemoryStore;
+    use crate::target::TargetErrorKind;
     use secrecy::SecretString;
     use serde_json::json;
 
@@ -591,7 +598,7 @@ mod tests {
     }
 
     fn masters(store: &Arc<InMemoryStore>, rds: &Arc<FakeRds>) -> MasterSecrets {
-        MasterSecrets::new(store.clone(), rds.clone())
+        MasterSecrets::new(store.clone(), rds.clone(), crate::database::POSTGRES)
     }
 
     fn rds_managed(store: &InMemoryStore, name: &str) -> String {
@@ -609,7 +616,7 @@ mod tests {
             username: "app".into(),
             password: SecretString::from("pw"),
             dbname: None,
-            ssl: rotation::secret::FlagValue::Absent,
+            ssl: crate::secret::FlagValue::Absent,
             master_arn: None,
         }
     }
@@ -661,7 +668,7 @@ mod tests {
         assert_eq!(master.host, "db.internal");
         assert_eq!(master.port, 6432);
         assert_eq!(master.username, "admin");
-        assert_eq!(master.ssl, rotation::secret::FlagValue::False);
+        assert_eq!(master.ssl, crate::secret::FlagValue::False);
         assert!(rds.calls().is_empty());
     }
 
