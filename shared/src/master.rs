@@ -351,9 +351,18 @@ impl MasterSecrets {
         user: &DatabaseSecret,
         master: &DatabaseSecret,
     ) -> Result<(), TargetError> {
-        if same_host(&user.host, &master.host)
-            || is_rds_replica(self.rds.as_ref(), user, master).await?
-        {
+        // Same host name and port: the same server. (Another port on the same host is another
+        // server, where the clone would be made in vain.)
+        if same_host(&user.host, &master.host) && user.port == master.port {
+            return Ok(());
+        }
+        if same_host(&user.host, &master.host) {
+            return Err(TargetError::invalid_secret(format!(
+                "Current database {}:{} is not the same server as master {}:{}",
+                user.host, user.port, master.host, master.port
+            )));
+        }
+        if is_rds_replica(self.rds.as_ref(), user, master).await? {
             return Ok(());
         }
         Err(TargetError::invalid_secret(format!(
@@ -817,6 +826,24 @@ mod tests {
             .check_host(&same, &secret("postgres", "primary.db.internal"))
             .await
             .expect("same host");
+        assert!(rds.calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_same_host_on_another_port_is_another_server() {
+        let store = Arc::new(InMemoryStore::new());
+        let rds = fake();
+        let user = secret("postgres", "db.internal");
+        let mut master = secret("postgres", "db.internal");
+        master.port = 6543;
+        let error = masters(&store, &rds)
+            .check_host(&user, &master)
+            .await
+            .expect_err("another port");
+        assert_eq!(
+            error.message,
+            "Current database db.internal:5432 is not the same server as master db.internal:6543"
+        );
         assert!(rds.calls().is_empty());
     }
 

@@ -8,7 +8,7 @@
 //! 2. The pending user must be current's alternate, on current's host.
 //! 3. Log in as current first: whoever can write the pending version must also hold working
 //!    credentials (protection against a confused deputy).
-//! 4. Read the master secret (`masterarn`, see [`crate::master`]); its host must be the user's,
+//! 4. Read the master secret (`masterarn`, see `rotation::master`); its host must be the user's,
 //!    or, on RDS, the user's host a read replica or reader of it. The master logs in to the
 //!    user's database, with its own `ssl` setting.
 //! 5. As master, in one transaction:
@@ -119,6 +119,14 @@ pub async fn apply(
     // The master works in the user's database (AWS PR #122).
     master.dbname = current.dbname.clone();
     masters.check_host(&current, &master).await?;
+    // Rotating the master's own password would leave the master secret stale.
+    if pending.username == master.username {
+        return Err(TargetError::invalid_secret(format!(
+            "Attempting to modify user {} which is the master user of secret {master_arn}",
+            pending.username
+        ))
+        .into());
+    }
     let mut connection = connector.connect(&master).await.map_err(|error| {
         unable_to_log_in(
             format!("using credentials in master secret {master_arn}"),

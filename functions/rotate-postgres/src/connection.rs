@@ -324,9 +324,15 @@ fn login_error(secret: &DatabaseSecret, tls: &'static str, error: &sqlx::Error) 
             };
             (kind, message)
         }
-        // The client refused to go on with these options (for example a password SASLprep
-        // rejects): trying again will not help.
-        sqlx::Error::Configuration(_) => (LoginFailure::Rejected, error.to_string()),
+        // The client refused to go on with these options, typically a password SASLprep
+        // rejects. sqlx's text quotes the offending character of the password, so it is never
+        // shown; trying again will not help.
+        sqlx::Error::Configuration(_) => (
+            LoginFailure::Rejected,
+            "the client could not use these credentials (for example, the password contains a \
+             character SCRAM's SASLprep prohibits)"
+                .to_owned(),
+        ),
         other => (LoginFailure::Unreachable, other.to_string()),
     };
     LoginError {

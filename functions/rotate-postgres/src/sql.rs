@@ -133,6 +133,14 @@ pub async fn set_password(
 ) -> Result<(), TargetError> {
     check_name(role)?;
     let encryption = password_encryption(conn).await?;
+    if encryption == PasswordEncryption::Md5 {
+        // An md5 verifier is as good as the password to a server that accepts md5 logins, and
+        // statement logging or a failed statement writes it to the server's log.
+        tracing::warn!(
+            "setting the password of role {role} as an md5 verifier (password_encryption is \
+             md5); keep statement logging of DDL off, or switch the server to scram-sha-256"
+        );
+    }
     let verifier = verifier(encryption, role, password);
     let statement = SecretString::from(format!(
         "ALTER ROLE {} PASSWORD {}",
@@ -148,11 +156,21 @@ pub async fn set_password(
     Ok(())
 }
 
-/// Refuses a role name PostgreSQL could not hold: empty, or with a NUL character (which would
-/// cut the statement short on the wire).
+/// PostgreSQL's NAMEDATALEN - 1.
+pub const MAX_ROLE_NAME_BYTES: usize = 63;
+
+/// Refuses a role name PostgreSQL could not hold: empty, longer than 63 bytes, or with a NUL
+/// character (which would cut the statement short on the wire).
 pub fn check_name(role: &str) -> Result<(), TargetError> {
     if role.is_empty() {
         return Err(TargetError::invalid_secret("the role name is empty"));
+    }
+    // The server cuts longer names at login, so a longer name would log in as another role
+    // than the one whose password changes.
+    if role.len() > MAX_ROLE_NAME_BYTES {
+        return Err(TargetError::invalid_secret(format!(
+            "the role name {role:?} is longer than PostgreSQL's {MAX_ROLE_NAME_BYTES} bytes"
+        )));
     }
     if role.contains('\0') {
         return Err(TargetError::invalid_secret(format!(
@@ -371,13 +389,22 @@ mod tests {
     }
 
     #[test]
-    fn a_role_name_with_a_nul_or_empty_is_refused() {
+    fn a_role_name_that_is_empty_too_long_or_holds_a_nul_is_refused() {
         assert_eq!(
             check_name("a\0b").expect_err("NUL").error_type(),
             "InvalidSecret"
         );
         assert!(check_name("").is_err());
         assert!(check_name("ünïcødé ✓").is_ok());
+        assert!(check_name(&"a".repeat(63)).is_ok());
+        assert!(
+            check_name(&"a".repeat(64)).is_err(),
+            "64 bytes would be cut at login"
+        );
+        assert!(
+            check_name(&"é".repeat(32)).is_err(),
+            "the limit counts bytes"
+        );
     }
 
     #[test]
