@@ -1,0 +1,200 @@
+//! setSecret for the single-user strategy: the user changes its own password (AWS's
+//! single-user MySQL and MariaDB templates, PROTOCOL.md "Single user").
+//!
+//! 1. The pending credentials already log in: a retry after the password was set; done.
+//! 2. The pending version must be for the current user on the current host.
+//! 3. Log in as current; when the server rejects that and an `AWSPREVIOUS` version for the same
+//!    user and host exists, log in as previous (an earlier attempt may have changed the
+//!    password and died before finishSecret).
+//! 4. As that user, change the password of the account the server logged it in as
+//!    (`CURRENT_USER()`), with the statement the **server** needs (`sql::set_own_password`):
+//!    the dialect follows `VERSION()` and the session's `sql_mode`, whatever the secret's
+//!    `engine` says. When the same user name has accounts for other hosts (`'app'@'10.0.%'`
+//!    besides `'app'@'127.0.0.1'`), only the account this function logs in as changes: the
+//!    others are other credentials, which a user cannot change without privileges.
+
+use rotation::database::DatabaseSecret;
+use rotation::{RotationError, SecretVersions, TargetError};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::{Connection, MySqlConnection};
+
+use crate::connection::{Connector, LoginError};
+use crate::sql;
+use crate::target::database_secret;
+
+pub async fn apply(
+    connector: &Connector,
+    versions: &SecretVersions<'_>,
+) -> Result<(), RotationError> {
+    let arn = versions.secret_arn();
+    let pending = database_secret(versions.pending().await?, "AWSPENDING version")?;
+    let database = database_name(&pending.engine);
+
+    // A retry after the password was set: nothing to do. As in the AWS templates, no further
+    // check is needed: these credentials work already.
+    let pending_error = match connector.connect(&pending).await {
+        Ok(connection) => {
+            close(connection).await;
+            tracing::info!(
+                "setSecret: AWSPENDING secret is already set as password in {database} DB for \
+                 secret arn {arn}."
+            );
+            return Ok(());
+        }
+        Err(error) => error,
+    };
+    if pending_error.is_rejected() {
+        tracing::info!("setSecret: AWSPENDING does not log in yet ({pending_error}).");
+    } else {
+        // Not "the password is not set yet": the server could not be reached. Current will most
+        // likely fail the same way, and then its error is the one reported.
+        tracing::warn!("setSecret: could not try the AWSPENDING secret: {pending_error}");
+    }
+
+    let current = database_secret(versions.current().await?, "AWSCURRENT version")?;
+    if pending.username != current.username {
+        return Err(TargetError::invalid_secret(format!(
+            "Attempting to modify user {} other than current user {}",
+            pending.username, current.username
+        ))
+        .into());
+    }
+    if pending.host != current.host {
+        return Err(TargetError::invalid_secret(format!(
+            "Attempting to modify user for host {} other than current host {}",
+            pending.host, current.host
+        ))
+        .into());
+    }
+
+    let (mut connection, login_password) = match connector.connect(&current).await {
+        Ok(connection) => (connection, current.password.clone()),
+        Err(current_error) if current_error.is_rejected() => {
+            match login_as_previous(connector, versions, &pending, &current).await? {
+                Some((Ok(connection), password)) => (connection, password),
+                Some((Err(previous_error), _)) => {
+                    return Err(unable_to_log_in(arn, previous_error))
+                }
+                None => return Err(unable_to_log_in(arn, current_error)),
+            }
+        }
+        Err(current_error) => return Err(unable_to_log_in(arn, current_error)),
+    };
+
+    let changed = change_own_password(
+        &mut connection,
+        &pending.username,
+        &pending.password,
+        &login_password,
+    )
+    .await;
+    close(connection).await;
+    changed?;
+    tracing::info!(
+        "setSecret: Successfully set password for user {} in {database} DB for secret arn {arn}.",
+        pending.username
+    );
+    Ok(())
+}
+
+/// As the logged-in user: read the server's dialect and the account the server matched, then
+/// change that account's password.
+async fn change_own_password(
+    connection: &mut MySqlConnection,
+    user: &str,
+    password: &SecretString,
+    login_password: &SecretString,
+) -> Result<(), TargetError> {
+    let info = sql::server_info(connection).await?;
+    let (account_user, account_host) = sql::current_account(connection).await?;
+    let account = format!("'{account_user}'@'{account_host}'");
+    tracing::info!(
+        "setSecret: user {user} is logged in as account {account} on {info}; changing that \
+         account's password."
+    );
+    let statement = sql::set_own_password_replacing(&info, password, login_password);
+    sql::execute(
+        connection,
+        &format!("changing the password of account {account}"),
+        statement.expose_secret(),
+    )
+    .await
+}
+
+/// Logs in with `AWSPREVIOUS`, when it exists and is for the pending user and host. `None` when
+/// there is no usable previous version; otherwise the login's outcome and the password used.
+async fn login_as_previous(
+    connector: &Connector,
+    versions: &SecretVersions<'_>,
+    pending: &DatabaseSecret,
+    current: &DatabaseSecret,
+) -> Result<Option<(Result<MySqlConnection, LoginError>, SecretString)>, RotationError> {
+    let Some(document) = versions.previous().await? else {
+        return Ok(None);
+    };
+    // As the AWS templates: a previous version that is not a usable database secret (missing
+    // fields, another engine) counts as no previous version.
+    let mut previous = match database_secret(document, "AWSPREVIOUS version") {
+        Ok(previous) => previous,
+        Err(problem) => {
+            tracing::warn!("setSecret: AWSPREVIOUS cannot be used: {problem}");
+            return Ok(None);
+        }
+    };
+    if previous.username != pending.username {
+        // The AWS MariaDB template says "last valid user", the MySQL one "previous valid user".
+        let which = if pending.engine == "mariadb" {
+            "last"
+        } else {
+            "previous"
+        };
+        return Err(TargetError::invalid_secret(format!(
+            "Attempting to modify user {} other than {which} valid user {}",
+            pending.username, previous.username
+        ))
+        .into());
+    }
+    if previous.host != pending.host {
+        return Err(TargetError::invalid_secret(format!(
+            "Attempting to modify user for host {} other than previous host {}",
+            pending.host, previous.host
+        ))
+        .into());
+    }
+    // The TLS choice is current's, as in the AWS templates: the previous version may predate a
+    // change of `ssl`.
+    previous.ssl = current.ssl;
+    tracing::info!(
+        "setSecret: AWSCURRENT is rejected; trying AWSPREVIOUS for user {}.",
+        previous.username
+    );
+    let login = connector.connect(&previous).await;
+    Ok(Some((login, previous.password)))
+}
+
+/// The database's name in the AWS templates' log lines: their MariaDB template says
+/// "MariaDB DB", the MySQL one "MySQL DB".
+fn database_name(engine: &str) -> &'static str {
+    if engine == "mariadb" {
+        "MariaDB"
+    } else {
+        "MySQL"
+    }
+}
+
+fn unable_to_log_in(arn: &str, last: LoginError) -> RotationError {
+    let message = format!(
+        "Unable to log into database with previous, current, or pending secret of secret arn \
+         {arn}: {last}"
+    );
+    let error = if last.is_rejected() {
+        TargetError::rejected(message)
+    } else {
+        TargetError::unreachable(message)
+    };
+    error.into()
+}
+
+async fn close(connection: MySqlConnection) {
+    let _ = connection.close().await;
+}

@@ -1,0 +1,95 @@
+//! The MySQL target: what createSecret, setSecret and testSecret mean for a MySQL or MariaDB
+//! account, for either strategy.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rotation::config::ConfigError;
+use rotation::database::{within_budget, DatabaseSecret, MYSQL};
+use rotation::master::{MasterSecrets, RdsLookup};
+use rotation::store::SecretStore;
+use rotation::{RotationError, SecretDocument, SecretVersions, Target, TargetError};
+
+use crate::config::{MysqlConfig, Strategy};
+use crate::connection::Connector;
+use crate::{alternating_users, single_user};
+
+pub struct MysqlTarget {
+    config: MysqlConfig,
+    connector: Connector,
+    masters: MasterSecrets,
+}
+
+impl MysqlTarget {
+    pub fn new(
+        config: MysqlConfig,
+        store: Arc<dyn SecretStore>,
+        rds: Arc<dyn RdsLookup>,
+    ) -> Result<Self, ConfigError> {
+        let connector = Connector::new(
+            config.database.tls_mode,
+            config.database.ca_bundle.clone(),
+            config.database.connect_timeout,
+        )?;
+        Ok(MysqlTarget {
+            config,
+            connector,
+            masters: MasterSecrets::new(store, rds, MYSQL),
+        })
+    }
+}
+
+/// Reads a version as a MySQL secret, naming it in errors.
+pub fn database_secret(
+    document: &SecretDocument,
+    what: &str,
+) -> Result<DatabaseSecret, TargetError> {
+    DatabaseSecret::from_document(document, &MYSQL, what)
+}
+
+#[async_trait]
+impl Target for MysqlTarget {
+    async fn derive_pending(
+        &self,
+        current: &SecretDocument,
+        _versions: &SecretVersions<'_>,
+    ) -> Result<SecretDocument, RotationError> {
+        // Refuse a current version the later steps could not use before anything is written.
+        let secret = database_secret(current, "AWSCURRENT version")?;
+        let mut pending = current.clone();
+        if self.config.database.strategy == Strategy::AlternatingUsers {
+            let limit = self.config.username_limit(&secret.engine);
+            pending.set_str(
+                "username",
+                &alternating_users::alternate_username(&secret.username, limit)?,
+            );
+        }
+        pending.set_secret("password", &self.config.database.password_policy.generate());
+        Ok(pending)
+    }
+
+    async fn apply(&self, versions: &SecretVersions<'_>) -> Result<(), RotationError> {
+        within_budget("setSecret", async {
+            match self.config.database.strategy {
+                Strategy::SingleUser => single_user::apply(&self.connector, versions).await,
+                Strategy::AlternatingUsers => {
+                    alternating_users::apply(&self.connector, &self.masters, versions).await
+                }
+            }
+        })
+        .await
+    }
+
+    async fn verify(&self, versions: &SecretVersions<'_>) -> Result<(), RotationError> {
+        within_budget("testSecret", async {
+            let pending = database_secret(versions.pending().await?, "AWSPENDING version")?;
+            self.connector.verify_login(&pending).await?;
+            tracing::info!(
+                "testSecret: Successfully signed into MySQL DB with AWSPENDING secret in {}.",
+                versions.secret_arn()
+            );
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,636 @@
+//! Alternating-users rotation end to end: the real `rotate-mysql` binary under the Lambda Runtime
+//! API emulator, moto as Secrets Manager, and the stack's MariaDB 10.11 (TLS verified against the
+//! stack's CA), with `engine` `mariadb` and `mysql` against the same server.
+//!
+//! Each test makes its own master account (all privileges WITH GRANT OPTION, as an RDS master),
+//! user, role and databases, with names unique to the test, and drops them at the end.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use rotation_tests::orchestrator::{Orchestrator, STEPS};
+use rotation_tests::runtime_api::{FunctionSpec, Invocation, LambdaFunction};
+use rotation_tests::secrets_manager::MotoSecretsManager;
+use rotation_tests::stack::{self, MariaDb};
+use serde_json::{json, Value};
+use sqlx::{AssertSqlSafe, Connection, MySqlConnection};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_rotate-mysql");
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A string literal for the admin's session (default sql_mode: backslash escapes).
+fn lit(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// A backtick-quoted name.
+fn ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+fn acct(user: &str, host: &str) -> String {
+    format!("{}@{}", lit(user), lit(host))
+}
+
+struct Setup<'a> {
+    engine: &'a str,
+    /// The user's name after the test's prefix.
+    user: &'a str,
+    /// The host part of the user's account.
+    account_host: &'a str,
+    env: &'a [(&'a str, &'a str)],
+}
+
+impl Default for Setup<'_> {
+    fn default() -> Self {
+        Setup {
+            engine: "mariadb",
+            user: "app",
+            account_host: "%",
+            env: &[],
+        }
+    }
+}
+
+struct Fixture {
+    db: &'static MariaDb,
+    moto: MotoSecretsManager,
+    function: LambdaFunction,
+    /// Every account, role and database of the test starts with it.
+    prefix: String,
+    user: String,
+    clone: String,
+    host: String,
+    master: String,
+    master_password: String,
+    role: String,
+    database: String,
+    /// The wildcard database name as granted (`` `p\_w\_%` ``, escaped underscores).
+    wildcard: String,
+    arn: String,
+}
+
+async fn admin(db: &MariaDb) -> MySqlConnection {
+    MySqlConnection::connect(&db.admin_url())
+        .await
+        .expect("the admin logs in")
+}
+
+async fn run(conn: &mut MySqlConnection, statement: &str) {
+    sqlx::raw_sql(AssertSqlSafe(statement.to_owned()))
+        .execute(conn)
+        .await
+        .unwrap_or_else(|error| panic!("{statement}: {error}"));
+}
+
+fn prefix() -> String {
+    format!(
+        "alt{}_{}_",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl Fixture {
+    async fn new(setup: Setup<'_>) -> Fixture {
+        let db = stack::mariadb().await;
+        let moto = MotoSecretsManager::connect(&stack::moto().await.endpoint()).await;
+        let prefix = prefix();
+        let user = format!("{prefix}{}", setup.user);
+        let clone = format!("{user}_clone");
+        let host = setup.account_host.to_owned();
+        let master = format!("{prefix}master");
+        let master_password = format!("master-{prefix}-pw");
+        let user_password = format!("user-{prefix}-pw");
+        let role = format!("{prefix}role");
+        let database = format!("{prefix}db");
+        let wildcard = format!("{}w\\_%", prefix.replace('_', "\\_"));
+        let (quser, qmaster, qrole, qdb) = (
+            acct(&user, &host),
+            acct(&master, "%"),
+            ident(&role),
+            ident(&database),
+        );
+
+        let mut conn = admin(db).await;
+        run(
+            &mut conn,
+            &format!(
+                "CREATE USER {qmaster} IDENTIFIED BY {mpw};
+                 GRANT ALL PRIVILEGES ON *.* TO {qmaster} WITH GRANT OPTION;
+                 CREATE ROLE {qrole};
+                 GRANT {qrole} TO {qmaster} WITH ADMIN OPTION;
+                 CREATE DATABASE {qdb};
+                 CREATE TABLE {qdb}.orders (id int, note text);
+                 INSERT INTO {qdb}.orders VALUES (1, 'a'), (2, 'b');
+                 GRANT SELECT ON {qdb}.* TO {qrole};
+                 CREATE USER {quser} IDENTIFIED BY {upw} REQUIRE SSL;
+                 GRANT SELECT, INSERT ON {qdb}.* TO {quser};
+                 GRANT SELECT ON {wild}.* TO {quser} WITH GRANT OPTION;
+                 GRANT UPDATE (`note`) ON {qdb}.`orders` TO {quser};
+                 GRANT {qrole} TO {quser};
+                 SET DEFAULT ROLE {qrole} FOR {quser};",
+                mpw = lit(&master_password),
+                upw = lit(&user_password),
+                wild = ident(&wildcard),
+            ),
+        )
+        .await;
+        conn.close().await.ok();
+
+        let master_arn = moto
+            .create_secret(
+                &MotoSecretsManager::unique_name("mysql-master"),
+                &json!({"engine": setup.engine, "host": db.host(), "username": master,
+                        "password": master_password, "port": db.port()})
+                .to_string(),
+            )
+            .await;
+        let arn = moto
+            .create_secret(
+                &MotoSecretsManager::unique_name("mysql-alt"),
+                &json!({"engine": setup.engine, "host": db.host(), "username": user,
+                        "password": user_password, "port": db.port(), "dbname": database,
+                        "masterarn": master_arn, "team": {"name": "payments"}})
+                .to_string(),
+            )
+            .await;
+
+        let mut env = moto.function_environment();
+        env.push(("ROTATION_STRATEGY".into(), "alternating-users".into()));
+        env.push(("CA_BUNDLE".into(), db.ca_cert_path().display().to_string()));
+        // The test's names are longer than MySQL 5.6's 16 characters.
+        env.push(("USERNAME_CHARACTER_LIMIT".into(), "80".into()));
+        for (name, value) in setup.env {
+            env.push(((*name).to_owned(), (*value).to_owned()));
+        }
+        let function = LambdaFunction::start(FunctionSpec::new(BINARY).env(env))
+            .await
+            .expect("the function starts");
+        Fixture {
+            db,
+            moto,
+            function,
+            prefix,
+            user,
+            clone,
+            host,
+            master,
+            master_password,
+            role,
+            database,
+            wildcard,
+            arn,
+        }
+    }
+
+    fn orchestrator(&self) -> Orchestrator<'_> {
+        Orchestrator {
+            moto: &self.moto,
+            function: &self.function,
+        }
+    }
+
+    async fn value(&self, stage: &str) -> Value {
+        self.moto
+            .value_at(&self.arn, stage)
+            .await
+            .unwrap_or_else(|| panic!("no {stage} value"))
+    }
+
+    /// Logs in with a version's credentials and reads the table through the role or the
+    /// database grant.
+    async fn reads_the_table(&self, version: &Value) {
+        let user = version["username"].as_str().expect("username");
+        let password = version["password"].as_str().expect("password");
+        let mut conn = MySqlConnection::connect(&self.db.url(user, password))
+            .await
+            .unwrap_or_else(|error| panic!("{user} logs in: {error}"));
+        let count: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT count(*) FROM {}.orders",
+            ident(&self.database)
+        )))
+        .fetch_one(&mut conn)
+        .await
+        .unwrap_or_else(|error| panic!("{user} reads the table: {error}"));
+        assert_eq!(count, 2);
+        conn.close().await.ok();
+    }
+
+    async fn admin_runs(&self, statement: &str) {
+        let mut conn = admin(self.db).await;
+        run(&mut conn, statement).await;
+        conn.close().await.ok();
+    }
+
+    /// `SHOW GRANTS` of `user` on the test's host part, with the account name and password
+    /// hash replaced by placeholders; `None` when the account does not exist.
+    async fn grants(&self, user: &str) -> Option<BTreeSet<String>> {
+        let mut conn = admin(self.db).await;
+        let rows: Result<Vec<String>, _> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SHOW GRANTS FOR {}",
+            acct(user, &self.host)
+        )))
+        .fetch_all(&mut conn)
+        .await;
+        conn.close().await.ok();
+        let rows = rows.ok()?;
+        let printed = format!("{}@{}", ident(user), ident(&self.host));
+        Some(
+            rows.into_iter()
+                .map(|line| {
+                    let line = line.replace(&printed, "<account>");
+                    match line.find("IDENTIFIED BY PASSWORD '") {
+                        Some(at) => {
+                            let hash_end = line[at + 24..].find('\'').expect("hash end") + at + 25;
+                            format!(
+                                "{}IDENTIFIED BY PASSWORD <hash>{}",
+                                &line[..at],
+                                &line[hash_end..]
+                            )
+                        }
+                        None => line,
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// Both accounts exist and hold exactly the same grants; returns them.
+    async fn assert_same_grants(&self) -> BTreeSet<String> {
+        let user = self.grants(&self.user).await.expect("the user exists");
+        let clone = self.grants(&self.clone).await.expect("the clone exists");
+        assert_eq!(user, clone);
+        user
+    }
+
+    /// Every account of the test (user and host), sorted.
+    async fn accounts(&self) -> Vec<(String, String)> {
+        let mut conn = admin(self.db).await;
+        let mut rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT CONVERT(User USING utf8mb4), CONVERT(Host USING utf8mb4) FROM mysql.user \
+             WHERE User LIKE CONCAT(REPLACE(?, '_', '\\\\_'), '%') ORDER BY 1, 2",
+        )
+        .bind(&self.prefix)
+        .fetch_all(&mut conn)
+        .await
+        .expect("accounts");
+        conn.close().await.ok();
+        rows.sort();
+        rows
+    }
+
+    /// Stops the function and drops every account, role and database the test made.
+    async fn finish(self) -> String {
+        let accounts = self.accounts().await;
+        let output = self.function.stop().await;
+        let mut conn = admin(self.db).await;
+        for (user, host) in accounts {
+            let drop = if host.is_empty() {
+                format!("DROP ROLE IF EXISTS {}", ident(&user))
+            } else {
+                format!("DROP USER IF EXISTS {}", acct(&user, &host))
+            };
+            run(&mut conn, &drop).await;
+        }
+        run(
+            &mut conn,
+            &format!("DROP DATABASE IF EXISTS {}", ident(&self.database)),
+        )
+        .await;
+        conn.close().await.ok();
+        output
+    }
+}
+
+fn expect_failure(invocation: &Invocation) -> (&str, &str) {
+    match invocation {
+        Invocation::Failed {
+            error_type,
+            error_message,
+        } => (error_type, error_message),
+        other => panic!("expected a function error, got {other:?}"),
+    }
+}
+
+async fn current_version_id(fixture: &Fixture) -> String {
+    fixture
+        .moto
+        .labels(&fixture.arn)
+        .await
+        .into_iter()
+        .find(|(_, labels)| labels.contains(&"AWSCURRENT".to_owned()))
+        .map(|(id, _)| id)
+        .expect("a current version")
+}
+
+/// The labels after a successful rotation: the token current, the old current previous, no
+/// pending anywhere.
+async fn assert_labels(fixture: &Fixture, token: &str, old_current: &str) {
+    let labels = fixture.moto.labels(&fixture.arn).await;
+    assert_eq!(labels[token], vec!["AWSCURRENT"], "{labels:?}");
+    assert_eq!(labels[old_current], vec!["AWSPREVIOUS"], "{labels:?}");
+    assert!(
+        labels
+            .values()
+            .all(|l| !l.contains(&"AWSPENDING".to_owned())),
+        "{labels:?}"
+    );
+}
+
+/// One rotation, then the checks every test repeats: labels, the expected user current, both
+/// versions log in and read the table, both accounts hold the same grants. Returns the new
+/// password and the grants.
+async fn rotate_and_check(fixture: &Fixture, expected_user: &str) -> (String, BTreeSet<String>) {
+    let old_current = current_version_id(fixture).await;
+    let record = fixture.orchestrator().rotate(&fixture.arn).await;
+    record.expect_success();
+    assert_labels(fixture, &record.token, &old_current).await;
+    let current = fixture.value("AWSCURRENT").await;
+    let previous = fixture.value("AWSPREVIOUS").await;
+    assert_eq!(current["username"], json!(expected_user));
+    assert_eq!(current["team"], json!({"name": "payments"}));
+    assert_eq!(current["port"], json!(fixture.db.port()));
+    assert_ne!(current["username"], previous["username"]);
+    fixture.reads_the_table(&current).await;
+    fixture.reads_the_table(&previous).await;
+    let grants = fixture.assert_same_grants().await;
+    (
+        current["password"].as_str().expect("password").to_owned(),
+        grants,
+    )
+}
+
+async fn three_rotations(engine: &str, account_host: &str) {
+    let fixture = Fixture::new(Setup {
+        engine,
+        account_host,
+        ..Setup::default()
+    })
+    .await;
+    let (user, clone) = (fixture.user.clone(), fixture.clone.clone());
+    let wildcard_line = format!(
+        "GRANT SELECT ON {}.* TO <account> WITH GRANT OPTION",
+        ident(&fixture.wildcard)
+    );
+    let mut passwords = Vec::new();
+    for expected in [&clone, &user, &clone] {
+        let (password, grants) = rotate_and_check(&fixture, expected).await;
+        passwords.push(password);
+        // The wildcard database grant, verbatim; the role and its default; REQUIRE SSL.
+        assert!(grants.contains(&wildcard_line), "{grants:#?}");
+        assert!(
+            grants.contains(&format!("GRANT {} TO <account>", ident(&fixture.role))),
+            "{grants:#?}"
+        );
+        assert!(
+            grants.contains(&format!(
+                "SET DEFAULT ROLE {} FOR <account>",
+                ident(&fixture.role)
+            )),
+            "{grants:#?}"
+        );
+        assert!(
+            grants.contains(
+                "GRANT USAGE ON *.* TO <account> IDENTIFIED BY PASSWORD <hash> REQUIRE SSL"
+            ),
+            "{grants:#?}"
+        );
+        assert_eq!(grants.len(), 6, "{grants:#?}");
+    }
+    // The clone has the user's host part, and no other account was made.
+    let accounts = fixture.accounts().await;
+    let host = fixture.host.clone();
+    assert_eq!(
+        accounts,
+        [
+            (fixture.master.clone(), "%".to_owned()),
+            (user.clone(), host.clone()),
+            (clone.clone(), host),
+            (fixture.role.clone(), String::new()),
+        ]
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect::<Vec<_>>()
+    );
+    let output = fixture.function.output();
+    for password in &passwords {
+        assert!(
+            !output.contains(password.as_str()),
+            "a password reached the function log"
+        );
+    }
+    assert!(output.contains("Successfully set password for"), "{output}");
+    fixture.finish().await;
+}
+
+#[tokio::test]
+async fn three_rotations_with_engine_mariadb_keep_both_accounts_equal() {
+    three_rotations("mariadb", "%").await;
+}
+
+#[tokio::test]
+async fn three_rotations_with_engine_mysql_keep_both_accounts_equal() {
+    three_rotations("mysql", "%").await;
+}
+
+#[tokio::test]
+async fn an_account_on_a_host_other_than_any_gets_a_clone_on_the_same_host() {
+    three_rotations("mysql", "127.0.0.1").await;
+}
+
+#[tokio::test]
+async fn an_account_on_a_host_other_than_any_rotates_with_engine_mariadb() {
+    three_rotations("mariadb", "127.0.0.1").await;
+}
+
+#[tokio::test]
+async fn a_revoke_on_the_current_account_reaches_the_clone_at_the_next_rotation() {
+    let fixture = Fixture::new(Setup::default()).await;
+    let (user, clone) = (fixture.user.clone(), fixture.clone.clone());
+    rotate_and_check(&fixture, &clone).await;
+    // The clone is current now: the operator revokes INSERT, removes the default role and the
+    // grant option, and grants DELETE on a table.
+    let qclone = acct(&clone, &fixture.host);
+    let qdb = ident(&fixture.database);
+    fixture
+        .admin_runs(&format!(
+            "REVOKE INSERT ON {qdb}.* FROM {qclone};
+             REVOKE GRANT OPTION ON {wild}.* FROM {qclone};
+             SET DEFAULT ROLE NONE FOR {qclone};
+             GRANT DELETE ON {qdb}.`orders` TO {qclone};",
+            wild = ident(&fixture.wildcard),
+        ))
+        .await;
+    let (_, grants) = rotate_and_check(&fixture, &user).await;
+    assert!(grants.contains(&format!("GRANT SELECT ON {qdb}.* TO <account>")));
+    assert!(grants.contains(&format!(
+        "GRANT SELECT ON {}.* TO <account>",
+        ident(&fixture.wildcard)
+    )));
+    assert!(
+        grants.contains(&format!(
+            "GRANT UPDATE (`note`), DELETE ON {qdb}.`orders` TO <account>"
+        )),
+        "{grants:#?}"
+    );
+    assert!(
+        !grants.iter().any(|g| g.starts_with("SET DEFAULT ROLE")),
+        "{grants:#?}"
+    );
+    // And once more, back to the clone: still equal.
+    rotate_and_check(&fixture, &clone).await;
+    fixture.finish().await;
+}
+
+#[tokio::test]
+async fn every_step_invoked_twice_leaves_the_same_end_state() {
+    let fixture = Fixture::new(Setup {
+        engine: "mysql",
+        ..Setup::default()
+    })
+    .await;
+    let mut states = Vec::new();
+    for round in 0..2 {
+        let old_current = current_version_id(&fixture).await;
+        let token = fixture.moto.start_rotation(&fixture.arn).await;
+        for step in STEPS {
+            for attempt in 0..2 {
+                let record = fixture
+                    .orchestrator()
+                    .invoke(&fixture.arn, &token, step)
+                    .await;
+                assert!(
+                    matches!(record.invocation, Invocation::Succeeded(_)),
+                    "round {round}, {step} attempt {attempt}: {:?}",
+                    record.invocation
+                );
+            }
+        }
+        assert_labels(&fixture, &token, &old_current).await;
+        fixture
+            .reads_the_table(&fixture.value("AWSCURRENT").await)
+            .await;
+        fixture
+            .reads_the_table(&fixture.value("AWSPREVIOUS").await)
+            .await;
+        states.push((fixture.assert_same_grants().await, fixture.accounts().await));
+    }
+    assert_eq!(states[0], states[1]);
+    fixture.finish().await;
+}
+
+#[tokio::test]
+async fn a_tampered_pending_username_or_host_is_refused_and_nothing_changes() {
+    let fixture = Fixture::new(Setup::default()).await;
+    let before = (
+        fixture.accounts().await,
+        fixture.grants(&fixture.user).await,
+    );
+    for (field, value, expected) in [
+        (
+            "username",
+            json!(fixture.master),
+            format!(
+                "Attempting to modify user {} other than current user or clone {}",
+                fixture.master, fixture.user
+            ),
+        ),
+        (
+            "host",
+            json!("127.0.0.1"),
+            format!(
+                "Attempting to modify user for host 127.0.0.1 other than current host {}",
+                fixture.db.host()
+            ),
+        ),
+    ] {
+        let token = fixture.moto.start_rotation(&fixture.arn).await;
+        let mut tampered = fixture.value("AWSCURRENT").await;
+        if field == "host" {
+            tampered["username"] = json!(fixture.clone);
+        }
+        tampered[field] = value;
+        tampered["password"] = json!("attacker-chosen-password");
+        fixture
+            .moto
+            .client()
+            .put_secret_value()
+            .secret_id(&fixture.arn)
+            .client_request_token(&token)
+            .secret_string(tampered.to_string())
+            .version_stages("AWSPENDING")
+            .send()
+            .await
+            .expect("PutSecretValue");
+        let record = fixture
+            .orchestrator()
+            .invoke(&fixture.arn, &token, "setSecret")
+            .await;
+        let (error_type, message) = expect_failure(&record.invocation);
+        assert_eq!(error_type, "InvalidSecret");
+        assert_eq!(message, expected);
+        assert_eq!(
+            (
+                fixture.accounts().await,
+                fixture.grants(&fixture.user).await
+            ),
+            before
+        );
+        // Abandon the rotation.
+        fixture
+            .moto
+            .client()
+            .update_secret_version_stage()
+            .secret_id(&fixture.arn)
+            .version_stage("AWSPENDING")
+            .remove_from_version_id(&token)
+            .send()
+            .await
+            .expect("remove AWSPENDING");
+    }
+    MySqlConnection::connect(&fixture.db.url(&fixture.master, &fixture.master_password))
+        .await
+        .expect("the master's password is unchanged")
+        .close()
+        .await
+        .ok();
+    fixture.finish().await;
+}
+
+#[tokio::test]
+async fn a_pre_created_alternate_account_is_used_and_made_equal() {
+    let fixture = Fixture::new(Setup::default()).await;
+    let (user, clone) = (fixture.user.clone(), fixture.clone.clone());
+    let qclone = acct(&clone, &fixture.host);
+    fixture
+        .admin_runs(&format!(
+            "CREATE USER {qclone} IDENTIFIED BY 'operator-made';
+             GRANT DELETE ON {}.* TO {qclone} WITH GRANT OPTION;",
+            ident(&fixture.database)
+        ))
+        .await;
+    rotate_and_check(&fixture, &clone).await;
+    rotate_and_check(&fixture, &user).await;
+    fixture.finish().await;
+}
+
+#[tokio::test]
+async fn hostile_account_names_and_passwords_rotate() {
+    for engine in ["mariadb", "mysql"] {
+        let fixture = Fixture::new(Setup {
+            engine,
+            user: "O'R\\e%_`ü TO x;",
+            account_host: "127.0.0.%",
+            env: &[("EXCLUDE_CHARACTERS", "")],
+        })
+        .await;
+        let (user, clone) = (fixture.user.clone(), fixture.clone.clone());
+        for expected in [&clone, &user, &clone] {
+            rotate_and_check(&fixture, expected).await;
+        }
+        fixture.finish().await;
+    }
+}
