@@ -170,6 +170,11 @@ async fn as_master(
     pending: &DatabaseSecret,
 ) -> Result<Replay, TargetError> {
     let info = sql::server_info(connection).await?;
+    tracing::info!(
+        "setSecret: the master makes {} equal to {} on {info}",
+        pending.username,
+        model.user
+    );
     synchronise(
         connection,
         &info,

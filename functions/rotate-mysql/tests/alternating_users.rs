@@ -634,3 +634,170 @@ async fn hostile_account_names_and_passwords_rotate() {
         fixture.finish().await;
     }
 }
+
+/// While alive, `init_connect` adds `NO_BACKSLASH_ESCAPES` to the session of every account whose
+/// user name starts with `prefix` (one test's accounts only: other tests in this process keep
+/// the default). Dropping it, on success or on a panic, empties `init_connect` again.
+struct NoBackslashEscapesFor {
+    db: &'static MariaDb,
+}
+
+impl NoBackslashEscapesFor {
+    async fn accounts_starting_with(db: &'static MariaDb, prefix: &str) -> Self {
+        let statement = format!(
+            "SET SESSION sql_mode = IF(LEFT(CURRENT_USER(), {}) = {}, \
+             CONCAT(@@SESSION.sql_mode, ',NO_BACKSLASH_ESCAPES'), @@SESSION.sql_mode)",
+            prefix.chars().count(),
+            lit(prefix)
+        );
+        let mut conn = admin(db).await;
+        run(
+            &mut conn,
+            &format!("SET GLOBAL init_connect = {}", lit(&statement)),
+        )
+        .await;
+        conn.close().await.ok();
+        NoBackslashEscapesFor { db }
+    }
+}
+
+impl Drop for NoBackslashEscapesFor {
+    fn drop(&mut self) {
+        // Drop cannot await: a runtime of its own, on a thread of its own.
+        let db = self.db;
+        let restored = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime")
+                .block_on(async {
+                    let mut conn = admin(db).await;
+                    run(&mut conn, "SET GLOBAL init_connect = ''").await;
+                    conn.close().await.ok();
+                })
+        })
+        .join();
+        if restored.is_err() && !std::thread::panicking() {
+            panic!("init_connect was not restored");
+        }
+    }
+}
+
+/// The session `sql_mode` an account gets at login (after `init_connect`).
+async fn session_sql_mode(db: &MariaDb, user: &str, password: &str) -> String {
+    let mut conn = MySqlConnection::connect(&db.url(user, password))
+        .await
+        .unwrap_or_else(|error| panic!("{user} logs in: {error}"));
+    let mode: String = sqlx::query_scalar("SELECT CAST(@@SESSION.sql_mode AS CHAR)")
+        .fetch_one(&mut conn)
+        .await
+        .expect("sql_mode");
+    conn.close().await.ok();
+    mode
+}
+
+fn has_no_backslash_escapes(sql_mode: &str) -> bool {
+    sql_mode
+        .split(',')
+        .any(|mode| mode == "NO_BACKSLASH_ESCAPES")
+}
+
+#[tokio::test]
+async fn hostile_account_names_and_passwords_rotate_with_no_backslash_escapes_in_every_session() {
+    let fixture = Fixture::new(Setup {
+        engine: "mysql",
+        user: "O'R\\'e\"%_`ü ✓ TO x;",
+        account_host: "127.0.0.%",
+        env: &[
+            ("EXCLUDE_CHARACTERS", ""),
+            ("PASSWORD_LENGTH", "64"),
+            ("EXCLUDE_LOWERCASE", "true"),
+            ("EXCLUDE_UPPERCASE", "true"),
+            ("EXCLUDE_NUMBERS", "true"),
+        ],
+    })
+    .await;
+    // init_connect is skipped for SUPER and CONNECTION ADMIN: without them it runs for the
+    // master too, which keeps every other privilege, with grant option.
+    fixture
+        .admin_runs(&format!(
+            "REVOKE SUPER, CONNECTION ADMIN ON *.* FROM {}",
+            acct(&fixture.master, "%")
+        ))
+        .await;
+    let nbe = NoBackslashEscapesFor::accounts_starting_with(fixture.db, &fixture.prefix).await;
+    let (user, clone) = (fixture.user.clone(), fixture.clone.clone());
+
+    // The mode is on for the master and the user, off for accounts of other tests.
+    let master_mode = session_sql_mode(fixture.db, &fixture.master, &fixture.master_password).await;
+    assert!(has_no_backslash_escapes(&master_mode), "{master_mode}");
+    let current = fixture.value("AWSCURRENT").await;
+    let user_mode = session_sql_mode(
+        fixture.db,
+        current["username"].as_str().expect("username"),
+        current["password"].as_str().expect("password"),
+    )
+    .await;
+    assert!(has_no_backslash_escapes(&user_mode), "{user_mode}");
+    let admin_mode: String = sqlx::query_scalar("SELECT CAST(@@SESSION.sql_mode AS CHAR)")
+        .fetch_one(&mut admin(fixture.db).await)
+        .await
+        .expect("sql_mode");
+    assert!(!has_no_backslash_escapes(&admin_mode), "{admin_mode}");
+
+    let mut passwords = Vec::new();
+    for expected in [&clone, &user, &clone] {
+        let (password, _) = rotate_and_check(&fixture, expected).await;
+        assert_eq!(password.chars().count(), 64);
+        assert!(
+            password.chars().all(|c| c.is_ascii_punctuation()),
+            "punctuation-only passwords"
+        );
+        passwords.push(password);
+        // Both versions' sessions run with the mode.
+        for stage in ["AWSCURRENT", "AWSPREVIOUS"] {
+            let version = fixture.value(stage).await;
+            let mode = session_sql_mode(
+                fixture.db,
+                version["username"].as_str().expect("username"),
+                version["password"].as_str().expect("password"),
+            )
+            .await;
+            assert!(has_no_backslash_escapes(&mode), "{stage}: {mode}");
+        }
+    }
+    assert!(
+        passwords
+            .iter()
+            .any(|p| p.contains('\\') || p.contains('\'')),
+        "some password holds a quote or a backslash"
+    );
+    let output = fixture.function.output();
+    for login in [&fixture.master, &user, &clone] {
+        assert!(
+            output.contains(&format!("connection as user '{login}'")),
+            "{login} logged in: {output}"
+        );
+    }
+    // The function's own account of the master session: the mode was on where it replayed.
+    let master_sessions: Vec<&str> = output
+        .lines()
+        .filter(|line| line.contains("the master makes"))
+        .collect();
+    assert_eq!(
+        master_sessions.len(),
+        3,
+        "one master session per rotation: {output}"
+    );
+    for line in master_sessions {
+        assert!(line.contains("NO_BACKSLASH_ESCAPES on"), "{line}");
+    }
+    for password in &passwords {
+        assert!(
+            !output.contains(password.as_str()),
+            "a password reached the function log"
+        );
+    }
+    drop(nbe);
+    fixture.finish().await;
+}
