@@ -245,6 +245,28 @@ pub async fn synchronise(
     let default_roles_table = info.flavor == Flavor::MySql && info.version.major >= 8;
     let mut round_trips = 0;
 
+    // The alternate user on another host would be matched by some logins instead of the clone
+    // made here, so testSecret would fail for a reason nobody could see: refuse and say why.
+    let elsewhere: Vec<String> = sql::within_timeout(
+        &format!("looking for other accounts of {}", clone.user),
+        sqlx::query_scalar(
+            "SELECT CONVERT(Host USING utf8mb4) FROM mysql.user WHERE User = ? AND Host <> ?",
+        )
+        .bind(&clone.user)
+        .bind(&model.host)
+        .fetch_all(&mut *conn),
+    )
+    .await?;
+    round_trips += 1;
+    if !elsewhere.is_empty() {
+        return Err(TargetError::invalid_secret(format!(
+            "the alternate user {} also exists for host(s) {}, which logins could match instead \
+             of {clone_sql}; remove those accounts or give them the host part of {model_sql}",
+            clone.user,
+            elsewhere.join(", ")
+        )));
+    }
+
     // One round trip: both accounts' TLS settings, the model's grants (and, on MySQL 8, both
     // accounts' default roles).
     let mut lookup = format!(

@@ -337,15 +337,24 @@ pub fn error_number(error: &sqlx::Error) -> Option<u16> {
 /// 1045, SQLSTATE 28000)`.
 pub fn describe_database_error(database: &dyn sqlx::error::DatabaseError) -> String {
     match database.try_downcast_ref::<MySqlDatabaseError>() {
-        Some(mysql) => match mysql.code() {
-            Some(state) => format!(
-                "{} (error {}, SQLSTATE {state})",
-                mysql.message(),
-                mysql.number()
-            ),
-            None => format!("{} (error {})", mysql.message(), mysql.number()),
-        },
-        None => database.message().to_owned(),
+        Some(mysql) => {
+            let message = withhold_statement_text(mysql.message());
+            match mysql.code() {
+                Some(state) => format!("{message} (error {}, SQLSTATE {state})", mysql.number()),
+                None => format!("{message} (error {})", mysql.number()),
+            }
+        }
+        None => withhold_statement_text(database.message()),
+    }
+}
+
+/// A syntax error (1064, 1149) quotes the statement from where parsing stopped, "… near
+/// '<text>' at line 1", and a password statement's text holds the password: that quote never
+/// leaves the function.
+pub fn withhold_statement_text(message: &str) -> String {
+    match message.find(" near '") {
+        Some(start) => format!("{} near (statement text withheld)", &message[..start]),
+        None => message.to_owned(),
     }
 }
 
@@ -375,6 +384,17 @@ fn login_error(secret: &DatabaseSecret, tls: &'static str, error: &sqlx::Error) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_syntax_error_never_quotes_the_statement_it_stopped_in() {
+        let message = "You have an error in your SQL syntax; check the manual that corresponds to \
+                       your MariaDB server version for the right syntax to use near \
+                       'PASSWORD('s3cr3t-pw')' at line 1";
+        let shown = withhold_statement_text(message);
+        assert!(!shown.contains("s3cr3t-pw"), "{shown}");
+        assert!(shown.ends_with("for the right syntax to use near (statement text withheld)"));
+        assert_eq!(withhold_statement_text("Access denied"), "Access denied");
+    }
     use rotation::database::MYSQL;
     use rotation::SecretDocument;
 

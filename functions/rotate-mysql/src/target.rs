@@ -39,12 +39,16 @@ impl MysqlTarget {
     }
 }
 
-/// Reads a version as a MySQL secret, naming it in errors.
+/// Reads a version as a MySQL secret, naming it in errors. Its user name must be one the
+/// server can hold (see `sql::check_name`).
 pub fn database_secret(
     document: &SecretDocument,
     what: &str,
 ) -> Result<DatabaseSecret, TargetError> {
-    DatabaseSecret::from_document(document, &MYSQL, what)
+    let secret = DatabaseSecret::from_document(document, &MYSQL, what)?;
+    crate::sql::check_name("user name", &secret.username)
+        .map_err(|problem| TargetError::invalid_secret(format!("{what}: {}", problem.message)))?;
+    Ok(secret)
 }
 
 #[async_trait]

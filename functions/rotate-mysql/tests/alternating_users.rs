@@ -618,6 +618,30 @@ async fn a_pre_created_alternate_account_is_used_and_made_equal() {
 }
 
 #[tokio::test]
+async fn an_alternate_user_that_also_exists_on_another_host_is_refused_with_the_reason() {
+    let fixture = Fixture::new(Setup::default()).await;
+    let stray = acct(&fixture.clone, "10.9.%");
+    fixture
+        .admin_runs(&format!(
+            "CREATE USER {stray} IDENTIFIED BY 'operator-made';"
+        ))
+        .await;
+    let before = fixture.accounts().await;
+    let record = fixture.orchestrator().rotate(&fixture.arn).await;
+    let failed = record.failure().expect("the rotation is refused");
+    assert_eq!(failed.step, "setSecret");
+    let (error_type, message) = expect_failure(&failed.invocation);
+    assert_eq!(error_type, "InvalidSecret");
+    assert!(
+        message.contains("also exists for host(s) 10.9.%"),
+        "{message}"
+    );
+    assert_eq!(fixture.accounts().await, before, "nothing was created");
+    fixture.admin_runs(&format!("DROP USER {stray};")).await;
+    fixture.finish().await;
+}
+
+#[tokio::test]
 async fn hostile_account_names_and_passwords_rotate() {
     for engine in ["mariadb", "mysql"] {
         let fixture = Fixture::new(Setup {
