@@ -15,6 +15,8 @@ use crate::password::{PasswordPolicy, MYSQL_EXCLUDED_CHARACTERS, POSTGRES_EXCLUD
 use crate::secret::{FlagValue, SecretDocument, SecretFormatError};
 use crate::target::TargetError;
 
+pub mod login;
+
 /// What a database function accepts: its engines and defaults.
 #[derive(Clone, Copy, Debug)]
 pub struct EngineFamily {

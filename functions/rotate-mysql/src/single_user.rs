@@ -13,6 +13,9 @@
 //!    besides `'app'@'127.0.0.1'`), only the account this function logs in as changes: the
 //!    others are other credentials, which a user cannot change without privileges.
 
+use rotation::database::login::{
+    check_pending_is_current_user, unable_to_log_in, usable_previous, PreviousWording,
+};
 use rotation::database::DatabaseSecret;
 use rotation::{RotationError, SecretVersions, TargetError};
 use secrecy::{ExposeSecret, SecretString};
@@ -52,20 +55,7 @@ pub async fn apply(
     }
 
     let current = database_secret(versions.current().await?, "AWSCURRENT version")?;
-    if pending.username != current.username {
-        return Err(TargetError::invalid_secret(format!(
-            "Attempting to modify user {} other than current user {}",
-            pending.username, current.username
-        ))
-        .into());
-    }
-    if pending.host != current.host {
-        return Err(TargetError::invalid_secret(format!(
-            "Attempting to modify user for host {} other than current host {}",
-            pending.host, current.host
-        ))
-        .into());
-    }
+    check_pending_is_current_user(&pending, &current)?;
 
     let (mut connection, login_password) = match connector.connect(&current).await {
         Ok(connection) => (connection, current.password.clone()),
@@ -129,47 +119,22 @@ async fn login_as_previous(
     pending: &DatabaseSecret,
     current: &DatabaseSecret,
 ) -> Result<Option<(Result<MySqlConnection, LoginError>, SecretString)>, RotationError> {
-    let Some(document) = versions.previous().await? else {
-        return Ok(None);
-    };
-    // As the AWS templates: a previous version that is not a usable database secret (missing
-    // fields, another engine) counts as no previous version.
-    let mut previous = match database_secret(document, "AWSPREVIOUS version") {
-        Ok(previous) => previous,
-        Err(problem) => {
-            tracing::warn!("setSecret: AWSPREVIOUS cannot be used: {problem}");
-            return Ok(None);
-        }
-    };
-    if previous.username != pending.username {
-        // The AWS MariaDB template says "last valid user", the MySQL one "previous valid user".
-        let which = if pending.engine == "mariadb" {
-            "last"
+    // The AWS MariaDB template says "last valid user", the MySQL one "previous valid user".
+    let wording = PreviousWording {
+        user: if pending.engine == "mariadb" {
+            "last valid user"
         } else {
-            "previous"
-        };
-        return Err(TargetError::invalid_secret(format!(
-            "Attempting to modify user {} other than {which} valid user {}",
-            pending.username, previous.username
-        ))
-        .into());
+            "previous valid user"
+        },
+        host: "previous host",
+    };
+    match usable_previous(versions, pending, current, database_secret, wording).await? {
+        Some(previous) => {
+            let login = connector.connect(&previous).await;
+            Ok(Some((login, previous.password)))
+        }
+        None => Ok(None),
     }
-    if previous.host != pending.host {
-        return Err(TargetError::invalid_secret(format!(
-            "Attempting to modify user for host {} other than previous host {}",
-            pending.host, previous.host
-        ))
-        .into());
-    }
-    // The TLS choice is current's, as in the AWS templates: the previous version may predate a
-    // change of `ssl`.
-    previous.ssl = current.ssl;
-    tracing::info!(
-        "setSecret: AWSCURRENT is rejected; trying AWSPREVIOUS for user {}.",
-        previous.username
-    );
-    let login = connector.connect(&previous).await;
-    Ok(Some((login, previous.password)))
 }
 
 /// The database's name in the AWS templates' log lines: their MariaDB template says
@@ -180,19 +145,6 @@ fn database_name(engine: &str) -> &'static str {
     } else {
         "MySQL"
     }
-}
-
-fn unable_to_log_in(arn: &str, last: LoginError) -> RotationError {
-    let message = format!(
-        "Unable to log into database with previous, current, or pending secret of secret arn \
-         {arn}: {last}"
-    );
-    let error = if last.is_rejected() {
-        TargetError::rejected(message)
-    } else {
-        TargetError::unreachable(message)
-    };
-    error.into()
 }
 
 async fn close(connection: MySqlConnection) {

@@ -13,83 +13,35 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use rotation::config::ConfigError;
+pub use rotation::database::login::{host_and_port, LoginError, LoginFailure, TLS_DISABLED};
+use rotation::database::login::{LoginSettings, TlsLabels};
 use rotation::database::DatabaseSecret;
-use rotation::secret::FlagValue;
-use rotation::{RotationError, TargetError};
 use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{ConnectOptions, Connection, PgConnection};
 
 use crate::config::TlsMode;
 
-/// The TLS modes a login can use, as they appear in logs and errors.
+/// The TLS modes a login can use, as they appear in logs and errors (and [`TLS_DISABLED`]).
 pub const TLS_VERIFY_FULL: &str = "verify-full";
-pub const TLS_DISABLED: &str = "disabled";
 /// The plaintext retry of `TLS_MODE=prefer`, after the verified TLS attempt failed.
 pub const TLS_DISABLED_AFTER_FALLBACK: &str = "disabled, after verify-full failed";
+
+const TLS_LABELS: TlsLabels = TlsLabels {
+    verified: TLS_VERIFY_FULL,
+    after_fallback: TLS_DISABLED_AFTER_FALLBACK,
+};
 
 /// Shown to the server as `application_name` (pg_stat_activity, the server log).
 const APPLICATION_NAME: &str = "rotate-postgres";
 
 /// Logs in to PostgreSQL. Built once at start-up: the CA bundle is read here, once.
 #[derive(Clone)]
-pub struct Connector {
-    tls_mode: TlsMode,
-    /// The CA bundle (PEM); `None` means sqlx's built-in roots (webpki's Mozilla set).
-    ca_pem: Option<Vec<u8>>,
-    ca_bundle: Option<PathBuf>,
-    connect_timeout: Duration,
-}
+pub struct Connector(LoginSettings);
 
 impl fmt::Debug for Connector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Connector")
-            .field("tls_mode", &self.tls_mode)
-            .field("ca_bundle", &self.ca_bundle)
-            .field("connect_timeout", &self.connect_timeout)
-            .finish()
-    }
-}
-
-/// Why a login failed, which decides what the caller may try next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LoginFailure {
-    /// The server answered and said no: bad password, no such role or database, pg_hba.conf.
-    Rejected,
-    /// The server could not be reached or trusted: refused connection, timeout, TLS failure.
-    Unreachable,
-}
-
-/// A failed login. The message is the server's (or the network's), never the password.
-#[derive(Clone, Debug, thiserror::Error)]
-#[error("login as {user} to {} (TLS {tls}) failed: {message}", host_and_port(host, *port))]
-pub struct LoginError {
-    pub kind: LoginFailure,
-    pub host: String,
-    pub port: u16,
-    pub user: String,
-    pub tls: &'static str,
-    pub message: String,
-}
-
-impl LoginError {
-    pub fn is_rejected(&self) -> bool {
-        self.kind == LoginFailure::Rejected
-    }
-}
-
-impl From<LoginError> for TargetError {
-    fn from(error: LoginError) -> TargetError {
-        match error.kind {
-            LoginFailure::Rejected => TargetError::rejected(error.to_string()),
-            LoginFailure::Unreachable => TargetError::unreachable(error.to_string()),
-        }
-    }
-}
-
-impl From<LoginError> for RotationError {
-    fn from(error: LoginError) -> RotationError {
-        RotationError::Target(error.into())
+        self.0.fmt(f)
     }
 }
 
@@ -99,41 +51,15 @@ impl Connector {
         ca_bundle: Option<PathBuf>,
         connect_timeout: Duration,
     ) -> Result<Self, ConfigError> {
-        let ca_pem = match &ca_bundle {
-            None => None,
-            Some(path) => {
-                let pem = std::fs::read(path).map_err(|error| {
-                    ConfigError::new(
-                        "CA_BUNDLE",
-                        format!("could not read {}: {error}", path.display()),
-                    )
-                })?;
-                if !pem
-                    .windows(CERTIFICATE_MARKER.len())
-                    .any(|window| window == CERTIFICATE_MARKER)
-                {
-                    return Err(ConfigError::new(
-                        "CA_BUNDLE",
-                        format!("{} holds no PEM certificate", path.display()),
-                    ));
-                }
-                Some(pem)
-            }
-        };
-        Ok(Connector {
-            tls_mode,
-            ca_pem,
-            ca_bundle,
-            connect_timeout,
-        })
+        LoginSettings::new(tls_mode, ca_bundle, connect_timeout).map(Connector)
     }
 
     pub fn tls_mode(&self) -> TlsMode {
-        self.tls_mode
+        self.0.tls_mode()
     }
 
     pub fn connect_timeout(&self) -> Duration {
-        self.connect_timeout
+        self.0.connect_timeout()
     }
 
     /// Logs in with one version's credentials, with TLS as the secret's `ssl` and `TLS_MODE`
@@ -147,58 +73,24 @@ impl Connector {
         &self,
         secret: &DatabaseSecret,
     ) -> Result<(PgConnection, &'static str), LoginError> {
-        match secret.ssl {
-            FlagValue::False => self.attempt(secret, TLS_DISABLED).await,
-            FlagValue::True => self.attempt(secret, TLS_VERIFY_FULL).await,
-            FlagValue::Absent | FlagValue::Unrecognised => {
-                let tls_error = match self.attempt(secret, TLS_VERIFY_FULL).await {
-                    Ok(connected) => return Ok(connected),
-                    Err(error) => error,
-                };
-                if self.tls_mode == TlsMode::VerifyFull {
-                    return Err(tls_error);
-                }
-                // The AWS templates' behaviour, asked for with TLS_MODE=prefer: like them, retry
-                // after any failure of the TLS attempt, but say so.
-                tracing::warn!(
-                    host = %secret.host,
-                    port = secret.port,
-                    user = %secret.username,
-                    "TLS_MODE=prefer: the verified TLS login to {} failed ({}); retrying in \
-                     plaintext",
-                    host_and_port(&secret.host, secret.port),
-                    tls_error.message,
-                );
-                self.attempt(secret, TLS_DISABLED_AFTER_FALLBACK)
-                    .await
-                    .map_err(|mut error| {
-                        error.message = format!(
-                            "{}; the verify-full attempt before it failed: {}",
-                            error.message, tls_error.message
-                        );
-                        error
-                    })
-            }
-        }
+        self.0
+            .login(secret, TLS_LABELS, |tls| self.attempt(secret, tls))
+            .await
     }
 
     /// Logs in, runs `SELECT NOW()` and logs out: proof that the credentials work.
     pub async fn verify_login(&self, secret: &DatabaseSecret) -> Result<(), LoginError> {
         let (mut connection, tls) = self.login(secret).await?;
+        let limit = self.connect_timeout();
         let queried = tokio::time::timeout(
-            self.connect_timeout,
+            limit,
             sqlx::raw_sql("SELECT NOW()").execute(&mut connection),
         )
         .await;
         let result = match queried {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(error)) => Err(login_error(secret, tls, &error)),
-            Err(_) => Err(timeout_error(
-                secret,
-                tls,
-                self.connect_timeout,
-                "SELECT NOW()",
-            )),
+            Err(_) => Err(LoginError::timeout(secret, tls, limit, "SELECT NOW()")),
         };
         close(connection).await;
         result
@@ -211,29 +103,10 @@ impl Connector {
         tls: &'static str,
     ) -> Result<(PgConnection, &'static str), LoginError> {
         let options = self.options(secret, tls);
-        match tokio::time::timeout(self.connect_timeout, PgConnection::connect_with(&options)).await
-        {
-            Ok(Ok(connection)) => {
-                tracing::info!(
-                    host = %secret.host,
-                    port = secret.port,
-                    user = %secret.username,
-                    tls,
-                    "Successfully established {} connection as user '{}' with host: '{}'",
-                    describe_tls(tls),
-                    secret.username,
-                    secret.host,
-                );
-                Ok((connection, tls))
-            }
-            Ok(Err(error)) => Err(login_error(secret, tls, &error)),
-            Err(_) => Err(timeout_error(
-                secret,
-                tls,
-                self.connect_timeout,
-                "connecting",
-            )),
-        }
+        let connecting = PgConnection::connect_with(&options);
+        self.0
+            .attempt(secret, tls, TLS_LABELS, connecting, login_error)
+            .await
     }
 
     fn options(&self, secret: &DatabaseSecret, tls: &'static str) -> PgConnectOptions {
@@ -253,8 +126,8 @@ impl Connector {
         }
         if tls == TLS_VERIFY_FULL {
             options = options.ssl_mode(PgSslMode::VerifyFull);
-            if let Some(pem) = &self.ca_pem {
-                options = options.ssl_root_cert_from_pem(pem.clone());
+            if let Some(pem) = self.0.ca_pem() {
+                options = options.ssl_root_cert_from_pem(pem.to_vec());
             }
         } else {
             options = options.ssl_mode(PgSslMode::Disable);
@@ -263,47 +136,9 @@ impl Connector {
     }
 }
 
-/// `host:port`, with an IPv6 address in brackets so the port stays readable.
-pub fn host_and_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-const CERTIFICATE_MARKER: &[u8] = b"-----BEGIN CERTIFICATE-----";
-
-fn describe_tls(tls: &str) -> &'static str {
-    if tls == TLS_VERIFY_FULL {
-        "SSL/TLS (verify-full)"
-    } else {
-        "non SSL/TLS"
-    }
-}
-
 async fn close(connection: PgConnection) {
     // The work is done; a failure to say goodbye changes nothing.
     let _ = connection.close().await;
-}
-
-fn timeout_error(
-    secret: &DatabaseSecret,
-    tls: &'static str,
-    limit: Duration,
-    doing: &str,
-) -> LoginError {
-    LoginError {
-        kind: LoginFailure::Unreachable,
-        host: secret.host.clone(),
-        port: secret.port,
-        user: secret.username.clone(),
-        tls,
-        message: format!(
-            "no answer within {} s ({doing}; CONNECT_TIMEOUT_SECONDS)",
-            limit.as_secs_f32()
-        ),
-    }
 }
 
 /// SQLSTATEs that mean the server refused these credentials: invalid authorization
@@ -335,14 +170,7 @@ fn login_error(secret: &DatabaseSecret, tls: &'static str, error: &sqlx::Error) 
         ),
         other => (LoginFailure::Unreachable, other.to_string()),
     };
-    LoginError {
-        kind,
-        host: secret.host.clone(),
-        port: secret.port,
-        user: secret.username.clone(),
-        tls,
-        message,
-    }
+    LoginError::new(kind, secret, tls, message)
 }
 
 #[cfg(test)]
@@ -350,6 +178,7 @@ mod tests {
     use super::*;
     use rotation::database::POSTGRES;
     use rotation::SecretDocument;
+    use rotation::TargetError;
 
     fn secret(ssl: &str) -> DatabaseSecret {
         let json = format!(

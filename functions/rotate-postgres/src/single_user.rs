@@ -8,8 +8,11 @@
 //!    password and died before finishSecret).
 //! 4. As that user, set the password to the pending one, hashed client-side.
 
+use rotation::database::login::{
+    check_pending_is_current_user, unable_to_log_in, usable_previous, PreviousWording,
+};
 use rotation::database::DatabaseSecret;
-use rotation::{RotationError, SecretVersions, TargetError};
+use rotation::{RotationError, SecretVersions};
 use sqlx::{Connection, PgConnection};
 
 use crate::connection::{Connector, LoginError};
@@ -45,20 +48,7 @@ pub async fn apply(
     }
 
     let current = database_secret(versions.current().await?, "AWSCURRENT version")?;
-    if pending.username != current.username {
-        return Err(TargetError::invalid_secret(format!(
-            "Attempting to modify user {} other than current user {}",
-            pending.username, current.username
-        ))
-        .into());
-    }
-    if pending.host != current.host {
-        return Err(TargetError::invalid_secret(format!(
-            "Attempting to modify user for host {} other than current host {}",
-            pending.host, current.host
-        ))
-        .into());
-    }
+    check_pending_is_current_user(&pending, &current)?;
 
     let mut connection = match connector.connect(&current).await {
         Ok(connection) => connection,
@@ -90,53 +80,15 @@ async fn login_as_previous(
     pending: &DatabaseSecret,
     current: &DatabaseSecret,
 ) -> Result<Option<Result<PgConnection, LoginError>>, RotationError> {
-    let Some(document) = versions.previous().await? else {
-        return Ok(None);
+    // The AWS PostgreSQL template's texts.
+    let wording = PreviousWording {
+        user: "previous valid user",
+        host: "current previous valid",
     };
-    // As the AWS template: a previous version that is not a usable database secret (missing
-    // fields, another engine) counts as no previous version.
-    let mut previous = match database_secret(document, "AWSPREVIOUS version") {
-        Ok(previous) => previous,
-        Err(problem) => {
-            tracing::warn!("setSecret: AWSPREVIOUS cannot be used: {problem}");
-            return Ok(None);
-        }
-    };
-    if previous.username != pending.username {
-        return Err(TargetError::invalid_secret(format!(
-            "Attempting to modify user {} other than previous valid user {}",
-            pending.username, previous.username
-        ))
-        .into());
+    match usable_previous(versions, pending, current, database_secret, wording).await? {
+        Some(previous) => Ok(Some(connector.connect(&previous).await)),
+        None => Ok(None),
     }
-    if previous.host != pending.host {
-        return Err(TargetError::invalid_secret(format!(
-            "Attempting to modify user for host {} other than current previous valid {}",
-            pending.host, previous.host
-        ))
-        .into());
-    }
-    // The TLS choice is current's, as in the AWS template: the previous version may predate a
-    // change of `ssl`.
-    previous.ssl = current.ssl;
-    tracing::info!(
-        "setSecret: AWSCURRENT is rejected; trying AWSPREVIOUS for user {}.",
-        previous.username
-    );
-    Ok(Some(connector.connect(&previous).await))
-}
-
-fn unable_to_log_in(arn: &str, last: LoginError) -> RotationError {
-    let message = format!(
-        "Unable to log into database with previous, current, or pending secret of secret arn \
-         {arn}: {last}"
-    );
-    let error = if last.is_rejected() {
-        TargetError::rejected(message)
-    } else {
-        TargetError::unreachable(message)
-    };
-    error.into()
 }
 
 async fn close(connection: PgConnection) {
