@@ -411,6 +411,106 @@ async fn three_rotations_alternate_the_users_and_the_clone_inherits_the_original
 }
 
 #[tokio::test]
+async fn a_setting_the_master_may_not_copy_undoes_the_whole_clone_and_the_retry_converges() {
+    // `log_statement` is superuser-only (PGC_SUSET): the superuser may give it to the user, but
+    // the CREATEROLE master may not copy it to the clone. It comes after a setting the master
+    // may copy, so the failure strikes after CREATE ROLE and one copied setting.
+    let fixture = Fixture::new(Setup::default()).await;
+    let user = q(&fixture.user);
+    fixture
+        .superuser_runs(&format!(
+            "ALTER ROLE {user} SET statement_timeout = '45s';
+             ALTER ROLE {user} SET log_statement = 'all';
+             ALTER ROLE {user} IN DATABASE postgres SET work_mem = '3MB';"
+        ))
+        .await;
+    let before = fixture.role_state().await;
+    assert_eq!(
+        before[&format!("setting {} in *", fixture.user)],
+        "statement_timeout=45s | log_statement=all"
+    );
+    let labels_before = fixture.moto.labels(&fixture.arn).await;
+    let original = fixture.value("AWSCURRENT").await;
+    let old_current = current_version_id(&fixture).await;
+
+    let record = fixture.orchestrator().rotate(&fixture.arn).await;
+    let failed = record
+        .failure()
+        .expect("the master may not copy log_statement");
+    assert_eq!(failed.step, "setSecret");
+    let (error_type, message) = expect_failure(&failed.invocation);
+    assert_eq!(error_type, "TargetRejected", "{message}");
+    assert!(
+        message.contains("permission denied to set parameter \"log_statement\""),
+        "{message}"
+    );
+    assert!(message.contains("SQLSTATE 42501"), "{message}");
+
+    // Nothing half-made: no clone, no copied setting, no membership; every role as it was.
+    let after_failure = fixture.role_state().await;
+    assert!(
+        !after_failure.contains_key(&format!("role {}", fixture.clone)),
+        "{after_failure:#?}"
+    );
+    assert_eq!(after_failure, before);
+    // The current user still logs in, and only the service's AWSPENDING version was added.
+    assert_eq!(fixture.value("AWSCURRENT").await, original);
+    fixture.reads_the_table(&original).await;
+    let mut labels = fixture.moto.labels(&fixture.arn).await;
+    assert_eq!(
+        labels.remove(&record.token),
+        Some(vec!["AWSPENDING".to_owned()]),
+        "{labels:?}"
+    );
+    assert_eq!(labels, labels_before);
+    let pending = fixture.value("AWSPENDING").await;
+    assert_eq!(pending["username"], json!(fixture.clone));
+
+    // The operator removes the setting; Secrets Manager retries the same rotation.
+    fixture
+        .superuser_runs(&format!("ALTER ROLE {user} RESET log_statement;"))
+        .await;
+    let retry = fixture
+        .orchestrator()
+        .run_steps(&fixture.arn, record.token.clone())
+        .await;
+    retry.expect_success();
+    assert_labels(&fixture, &record.token, &old_current).await;
+
+    let current = fixture.value("AWSCURRENT").await;
+    assert_eq!(current["username"], json!(fixture.clone));
+    // The password the failed attempt's createSecret generated is the one that was set.
+    assert_eq!(current["password"], pending["password"]);
+    fixture.reads_the_table(&current).await;
+    let previous = fixture.value("AWSPREVIOUS").await;
+    assert_eq!(previous, original);
+    fixture.reads_the_table(&previous).await;
+
+    let state = fixture.role_state().await;
+    assert_eq!(
+        state[&format!("role {}", fixture.clone)],
+        state[&format!("role {}", fixture.user)]
+    );
+    assert_eq!(
+        state[&format!("setting {} in *", fixture.clone)],
+        "statement_timeout=45s"
+    );
+    assert_eq!(
+        state[&format!("setting {} in postgres", fixture.clone)],
+        "work_mem=3MB"
+    );
+    assert_eq!(
+        state[&format!("member {} of {}", fixture.clone, fixture.user)],
+        "false"
+    );
+    assert_eq!(
+        state[&format!("member {} of {}", fixture.clone, fixture.readers)],
+        "false"
+    );
+    fixture.finish().await;
+}
+
+#[tokio::test]
 async fn every_step_invoked_twice_leaves_the_same_end_state() {
     let fixture = Fixture::new(Setup::default()).await;
     let mut states = Vec::new();
