@@ -37,6 +37,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use rotation::database::login::{self, NameLimit};
 use rotation::database::DatabaseSecret;
 use rotation::master::MasterSecrets;
 use rotation::password::{PasswordPolicy, PasswordRules, MYSQL_EXCLUDED_CHARACTERS};
@@ -48,29 +49,13 @@ use crate::connection::{Connector, LoginError};
 use crate::sql::{self, quote_string, Flavor, ServerInfo};
 use crate::target::database_secret;
 
-const CLONE_SUFFIX: &str = "_clone";
-
 /// The most SQL text sent in one round trip. Far below every server's smallest
 /// `max_allowed_packet` (4 MiB on MySQL 5.7), large enough for hundreds of grants.
 pub const BATCH_BYTES: usize = 256 * 1024;
 
 /// `name` ↔ `name_clone`, within `limit` characters.
 pub fn alternate_username(current: &str, limit: usize) -> Result<String, TargetError> {
-    let alternate = match current.strip_suffix(CLONE_SUFFIX) {
-        Some(original) => original.to_owned(),
-        None => format!("{current}{CLONE_SUFFIX}"),
-    };
-    if alternate.chars().count() > limit {
-        return Err(TargetError::invalid_secret(format!(
-            "Unable to clone user, username length with _clone appended would exceed {limit} characters"
-        )));
-    }
-    if alternate.is_empty() {
-        return Err(TargetError::invalid_secret(format!(
-            "Unable to alternate user {current}: the user without {CLONE_SUFFIX} has no name"
-        )));
-    }
-    Ok(alternate)
+    login::alternate_username(current, NameLimit::Characters(limit))
 }
 
 pub async fn apply(
@@ -98,21 +83,7 @@ pub async fn apply(
     }
 
     let current = database_secret(versions.current().await?, "AWSCURRENT version")?;
-    // The limit only guards createSecret's new name; here the names must simply alternate.
-    if alternate_username(&current.username, usize::MAX)? != pending.username {
-        return Err(TargetError::invalid_secret(format!(
-            "Attempting to modify user {} other than current user or clone {}",
-            pending.username, current.username
-        ))
-        .into());
-    }
-    if pending.host != current.host {
-        return Err(TargetError::invalid_secret(format!(
-            "Attempting to modify user for host {} other than current host {}",
-            pending.host, current.host
-        ))
-        .into());
-    }
+    login::check_pending_is_alternate(&pending, &current)?;
 
     // Log in as current first, and learn the account it logs in as.
     let mut connection = connector.connect(&current).await.map_err(|error| {

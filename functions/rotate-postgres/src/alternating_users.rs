@@ -41,29 +41,12 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use crate::connection::{Connector, LoginError};
 use crate::sql::{self, quote_identifier, quote_literal, within_timeout};
 use crate::target::database_secret;
+use rotation::database::login::{self, NameLimit};
 use rotation::master::MasterSecrets;
 
-/// PostgreSQL's identifier limit (NAMEDATALEN - 1), in bytes.
-const MAX_NAME_BYTES: usize = 63;
-const CLONE_SUFFIX: &str = "_clone";
-
-/// `name` ↔ `name_clone`, within PostgreSQL's 63-character limit.
+/// `name` ↔ `name_clone`, within PostgreSQL's 63-byte limit.
 pub fn alternate_username(current: &str) -> Result<String, TargetError> {
-    let alternate = match current.strip_suffix(CLONE_SUFFIX) {
-        Some(original) => original.to_owned(),
-        None => format!("{current}{CLONE_SUFFIX}"),
-    };
-    if alternate.len() > MAX_NAME_BYTES {
-        return Err(TargetError::invalid_secret(
-            "Unable to clone user, username length with _clone appended would exceed 63 characters",
-        ));
-    }
-    if alternate.is_empty() {
-        return Err(TargetError::invalid_secret(format!(
-            "Unable to alternate user {current}: the user without {CLONE_SUFFIX} has no name"
-        )));
-    }
-    Ok(alternate)
+    login::alternate_username(current, NameLimit::Bytes(sql::MAX_ROLE_NAME_BYTES))
 }
 
 pub async fn apply(
@@ -91,20 +74,7 @@ pub async fn apply(
     }
 
     let current = database_secret(versions.current().await?, "AWSCURRENT version")?;
-    if alternate_username(&current.username)? != pending.username {
-        return Err(TargetError::invalid_secret(format!(
-            "Attempting to modify user {} other than current user or clone {}",
-            pending.username, current.username
-        ))
-        .into());
-    }
-    if pending.host != current.host {
-        return Err(TargetError::invalid_secret(format!(
-            "Attempting to modify user for host {} other than current host {}",
-            pending.host, current.host
-        ))
-        .into());
-    }
+    login::check_pending_is_alternate(&pending, &current)?;
 
     connector.verify_login(&current).await.map_err(|error| {
         unable_to_log_in(format!("using current credentials for secret {arn}"), error)

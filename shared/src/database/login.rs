@@ -276,6 +276,64 @@ impl LoginSettings {
     }
 }
 
+/// The suffix that tells the alternate user from the original, as in the AWS templates.
+pub const CLONE_SUFFIX: &str = "_clone";
+
+/// How an engine bounds a user name: PostgreSQL counts bytes, MySQL and MariaDB characters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameLimit {
+    Bytes(usize),
+    Characters(usize),
+}
+
+/// Alternating users: `name` ↔ `name_clone`, within the engine's limit (the AWS text when the
+/// clone's name would be too long).
+pub fn alternate_username(current: &str, limit: NameLimit) -> Result<String, TargetError> {
+    let alternate = match current.strip_suffix(CLONE_SUFFIX) {
+        Some(original) => original.to_owned(),
+        None => format!("{current}{CLONE_SUFFIX}"),
+    };
+    let (length, most) = match limit {
+        NameLimit::Bytes(most) => (alternate.len(), most),
+        NameLimit::Characters(most) => (alternate.chars().count(), most),
+    };
+    if length > most {
+        return Err(TargetError::invalid_secret(format!(
+            "Unable to clone user, username length with _clone appended would exceed {most} \
+             characters"
+        )));
+    }
+    if alternate.is_empty() {
+        return Err(TargetError::invalid_secret(format!(
+            "Unable to alternate user {current}: the user without {CLONE_SUFFIX} has no name"
+        )));
+    }
+    Ok(alternate)
+}
+
+/// Alternating users: the pending version must be for the current user's alternate on the
+/// current host. The length limit only guards createSecret's new name; here the names must
+/// simply alternate.
+pub fn check_pending_is_alternate(
+    pending: &DatabaseSecret,
+    current: &DatabaseSecret,
+) -> Result<(), TargetError> {
+    if alternate_username(&current.username, NameLimit::Characters(usize::MAX))? != pending.username
+    {
+        return Err(TargetError::invalid_secret(format!(
+            "Attempting to modify user {} other than current user or clone {}",
+            pending.username, current.username
+        )));
+    }
+    if pending.host != current.host {
+        return Err(TargetError::invalid_secret(format!(
+            "Attempting to modify user for host {} other than current host {}",
+            pending.host, current.host
+        )));
+    }
+    Ok(())
+}
+
 /// Single user: the pending version must be for the current user on the current host.
 pub fn check_pending_is_current_user(
     pending: &DatabaseSecret,
