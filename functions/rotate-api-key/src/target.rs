@@ -1,0 +1,216 @@
+//! The rule every API-key provider follows, written once: revoke what is not current, issue one
+//! key, store it; confirm it is live; prove it authenticates.
+//!
+//! A key is issued by the provider, not chosen by us, and providers cap how many keys live at
+//! once, so createSecret revokes before it issues. The key of `AWSPREVIOUS` is revoked only by the
+//! next rotation's createSecret: until then clients that cached it keep working.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use rotation::target::TargetErrorKind;
+use rotation::{RotationError, SecretDocument, SecretVersions, Target, TargetError};
+use secrecy::SecretString;
+
+/// A key as the provider lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveKey {
+    pub id: String,
+    /// Issued for the rotation in progress (named after its token): a createSecret that crashed
+    /// after the provider issued it and before the key reached Secrets Manager.
+    pub this_rotation: bool,
+}
+
+/// A newly issued key. Its secret part never reaches a log or an error.
+pub struct IssuedKey {
+    pub id: String,
+    pub secret: SecretString,
+}
+
+/// A provider of keys: how its keys sit in the secret JSON, and a session per step.
+#[async_trait]
+pub trait KeyProvider: Send + Sync {
+    /// Opens the session one step of one secret works in, from that secret's current version
+    /// (which names the IAM user, or holds the key that administers itself).
+    async fn session(
+        &self,
+        current: &SecretDocument,
+        versions: &SecretVersions<'_>,
+    ) -> Result<Box<dyn ProviderSession>, RotationError>;
+
+    /// The id of the key a version holds; `what` names the version in the error.
+    fn key_id<'d>(&self, document: &'d SecretDocument, what: &str) -> Result<&'d str, TargetError>;
+
+    /// `base` with its key replaced by `key`; every other field kept.
+    fn with_key(&self, base: &SecretDocument, key: &IssuedKey) -> SecretDocument;
+}
+
+/// The provider calls of one step. Each call has its own timeout; failures name the provider and
+/// what it answered, never a key.
+#[async_trait]
+pub trait ProviderSession: Send + Sync {
+    /// Where the keys live, for messages ("IAM user alice", "https://api.example.com").
+    fn place(&self) -> &str;
+
+    /// The keys of this secret that are live at the provider.
+    async fn list(&self) -> Result<Vec<LiveKey>, TargetError>;
+
+    /// Issues one key for the rotation in progress. A provider that honours idempotency answers
+    /// a repeated request for the same rotation with the key it issued the first time.
+    async fn issue(&self) -> Result<IssuedKey, TargetError>;
+
+    /// Revokes a key; a key that is already gone counts as revoked.
+    async fn revoke(&self, key_id: &str) -> Result<(), TargetError>;
+
+    /// Makes one call with the key `document` holds: `Rejected` when the provider refuses it.
+    async fn authenticate(&self, document: &SecretDocument) -> Result<(), TargetError>;
+}
+
+pub struct ApiKeyTarget {
+    provider: Box<dyn KeyProvider>,
+    /// How long testSecret keeps retrying a key that is rejected, for eventually consistent
+    /// providers.
+    test_retry: Duration,
+}
+
+impl ApiKeyTarget {
+    pub fn new(provider: Box<dyn KeyProvider>, test_retry: Duration) -> Self {
+        ApiKeyTarget {
+            provider,
+            test_retry,
+        }
+    }
+}
+
+#[async_trait]
+impl Target for ApiKeyTarget {
+    async fn derive_pending(
+        &self,
+        current: &SecretDocument,
+        versions: &SecretVersions<'_>,
+    ) -> Result<SecretDocument, RotationError> {
+        let current_id = self.provider.key_id(current, "AWSCURRENT version")?;
+        let session = self.provider.session(current, versions).await?;
+        let live = session.list().await?;
+
+        // Everything but the current key goes first, so that at most two keys are live once the
+        // new one is issued: the previous version's key and anything an older failed attempt
+        // left. Keys named for this very rotation stay for now: a provider that honours
+        // idempotency hands the same key back below, which is how an orphan gets adopted.
+        for key in live
+            .iter()
+            .filter(|k| k.id != current_id && !k.this_rotation)
+        {
+            session.revoke(&key.id).await?;
+            tracing::info!(
+                "createSecret: revoked key {} at {}",
+                key.id,
+                session.place()
+            );
+        }
+        let mut orphans: Vec<&LiveKey> = live
+            .iter()
+            .filter(|k| k.id != current_id && k.this_rotation)
+            .collect();
+
+        let issued = match session.issue().await {
+            Ok(issued) => issued,
+            // The provider refused, possibly because the orphan holds the last free slot and
+            // idempotency is not honoured: free the slot and ask once more.
+            Err(refusal) if !orphans.is_empty() && refusal.kind != TargetErrorKind::Unreachable => {
+                tracing::warn!(
+                    "createSecret: {} refused a new key ({refusal}); revoking the {} key(s) an \
+                     earlier attempt of this rotation issued, then asking again",
+                    session.place(),
+                    orphans.len()
+                );
+                for orphan in orphans.drain(..) {
+                    session.revoke(&orphan.id).await?;
+                }
+                session.issue().await?
+            }
+            Err(error) => return Err(error.into()),
+        };
+        tracing::info!(
+            "createSecret: issued key {} at {}",
+            issued.id,
+            session.place()
+        );
+        // A provider that ignored the idempotency key issued a second key for this rotation; the
+        // first one never reached Secrets Manager, so nothing can use it.
+        for orphan in orphans.iter().filter(|k| k.id != issued.id) {
+            session.revoke(&orphan.id).await?;
+            tracing::info!(
+                "createSecret: revoked key {} that an earlier attempt of this rotation issued",
+                orphan.id
+            );
+        }
+        Ok(self.provider.with_key(current, &issued))
+    }
+
+    async fn apply(&self, versions: &SecretVersions<'_>) -> Result<(), RotationError> {
+        // The provider made the key live when it issued it; all that is left is to confirm
+        // nothing revoked it since.
+        let pending = versions.pending().await?;
+        let pending_id = self.provider.key_id(pending, "AWSPENDING version")?;
+        let session = self
+            .provider
+            .session(versions.current().await?, versions)
+            .await?;
+        if !session.list().await?.iter().any(|k| k.id == pending_id) {
+            return Err(TargetError::rejected(format!(
+                "setSecret: the AWSPENDING key {pending_id} is not live at {}; it was revoked \
+                 after it was issued. Cancel this rotation and start a new one",
+                session.place()
+            ))
+            .into());
+        }
+        tracing::info!("setSecret: key {pending_id} is live at {}", session.place());
+        Ok(())
+    }
+
+    async fn verify(&self, versions: &SecretVersions<'_>) -> Result<(), RotationError> {
+        let pending = versions.pending().await?;
+        let pending_id = self.provider.key_id(pending, "AWSPENDING version")?;
+        let session = self
+            .provider
+            .session(versions.current().await?, versions)
+            .await?;
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(250);
+        let mut attempts = 1;
+        loop {
+            match session.authenticate(pending).await {
+                Ok(()) => break,
+                Err(error)
+                    if error.kind == TargetErrorKind::Rejected
+                        && started.elapsed() + pause <= self.test_retry =>
+                {
+                    tracing::debug!("testSecret: attempt {attempts} rejected: {error}");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(4));
+                    attempts += 1;
+                }
+                Err(error) => {
+                    return Err(TargetError {
+                        kind: error.kind,
+                        message: format!(
+                            "testSecret: the AWSPENDING key {pending_id} failed after {attempts} \
+                             attempt(s) in {} ms: {error}",
+                            started.elapsed().as_millis()
+                        ),
+                    }
+                    .into())
+                }
+            }
+        }
+        tracing::info!(
+            "testSecret: key {pending_id} authenticated at {} (attempt {attempts})",
+            session.place()
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
