@@ -2,7 +2,9 @@
 //! the Lambda Runtime API emulator that runs the real function binaries, and the orchestrator
 //! that plays Secrets Manager.
 
+pub mod api_provider;
 pub mod http;
+pub mod leaks;
 pub mod orchestrator;
 pub mod runtime_api;
 pub mod secrets_manager;

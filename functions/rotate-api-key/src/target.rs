@@ -93,6 +93,19 @@ impl Target for ApiKeyTarget {
         let session = self.provider.session(current, versions).await?;
         let live = session.list().await?;
 
+        // The previous version's key is retired by id as well as by name: a key made by hand
+        // before the first rotation does not carry this secret's name prefix.
+        if let Some(previous) = versions.previous().await? {
+            let previous_id = self.provider.key_id(previous, "AWSPREVIOUS version")?;
+            if previous_id != current_id && !live.iter().any(|k| k.id == previous_id) {
+                session.revoke(previous_id).await?;
+                tracing::info!(
+                    "createSecret: revoked key {previous_id} of AWSPREVIOUS at {}",
+                    session.place()
+                );
+            }
+        }
+
         // Everything but the current key goes first, so that at most two keys are live once the
         // new one is issued: the previous version's key and anything an older failed attempt
         // left. Keys named for this very rotation stay for now: a provider that honours

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rotate_mysql::sql::quote_string;
+use rotation_tests::leaks::assert_no_secret_form_in;
 use rotation_tests::orchestrator::{Orchestrator, RotationRecord};
 use rotation_tests::runtime_api::{FunctionSpec, LambdaFunction};
 use rotation_tests::secrets_manager::MotoSecretsManager;
@@ -330,28 +331,14 @@ pub fn assert_rotated(labels: &BTreeMap<String, Vec<String>>, new: &str, old: &s
     );
 }
 
-/// None of `secrets` appears in `text`, raw, as JSON or Rust debug output would escape it, or
-/// quoted for SQL in either mode.
+/// The shared leak check, also looking for each secret quoted for SQL in either mode.
 pub fn assert_no_secret_in(text: &str, secrets: &[String], what: &str) {
-    for secret in secrets {
-        let json = serde_json::to_string(secret).expect("JSON string");
-        let debug = format!("{secret:?}");
-        let quoted = quote_string(secret, false);
-        let doubled = quote_string(secret, true);
-        for form in [
-            secret.as_str(),
-            json.trim_matches('"'),
-            debug.trim_matches('"'),
-            quoted.trim_matches('\''),
-            doubled.trim_matches('\''),
-        ] {
-            assert!(
-                !text.contains(form),
-                "a password ({} characters) appears in {what}",
-                secret.len()
-            );
-        }
-    }
+    assert_no_secret_form_in(text, secrets, what, |secret| {
+        [quote_string(secret, false), quote_string(secret, true)]
+            .iter()
+            .map(|quoted| quoted.trim_matches('\'').to_owned())
+            .collect()
+    });
 }
 
 /// The server's error log, for leak checks.

@@ -317,24 +317,7 @@ pub fn assert_rotated(labels: &BTreeMap<String, Vec<String>>, new: &str, old: &s
     );
 }
 
-/// None of `secrets` appears in `text`, raw or as JSON or Rust debug output would escape it.
-pub fn assert_no_secret_in(text: &str, secrets: &[String], what: &str) {
-    for secret in secrets {
-        let json = serde_json::to_string(secret).expect("JSON string");
-        let debug = format!("{secret:?}");
-        for form in [
-            secret.as_str(),
-            json.trim_matches('"'),
-            debug.trim_matches('"'),
-        ] {
-            assert!(
-                !text.contains(form),
-                "a password ({} characters) appears in {what}",
-                secret.len()
-            );
-        }
-    }
-}
+pub use rotation_tests::leaks::assert_no_secret_in;
 
 /// The part of the server log written after `offset` bytes.
 pub async fn server_log_since(offset: usize) -> String {
