@@ -159,3 +159,40 @@ pub fn kill_function_on(
         assert!(killed.success(), "the function process {pid} was killed");
     });
 }
+
+/// An IAM client of moto's, as an administrator would use it.
+pub async fn iam_client() -> aws_sdk_iam::Client {
+    use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_iam::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(stack::moto().await.endpoint())
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .build();
+    aws_sdk_iam::Client::from_conf(config)
+}
+
+/// The ARN moto's STS answers for a caller signing with this access key.
+pub async fn caller_arn(access_key_id: &str, secret_access_key: &str) -> String {
+    use aws_sdk_sts::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_sts::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(stack::moto().await.endpoint())
+        .credentials_provider(Credentials::new(
+            access_key_id,
+            secret_access_key,
+            None,
+            None,
+            "tests",
+        ))
+        .build();
+    aws_sdk_sts::Client::from_conf(config)
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("sts:GetCallerIdentity")
+        .arn()
+        .unwrap_or_default()
+        .to_owned()
+}
