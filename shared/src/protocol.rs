@@ -25,7 +25,7 @@ use serde_json::Value;
 use crate::error::RotationError;
 use crate::event::{RotationEvent, Step};
 use crate::store::{SecretDescription, SecretStore, StagingLabel, StoreErrorKind};
-use crate::target::Target;
+use crate::target::{RollBack, Target, TargetError, TargetErrorKind};
 use crate::versions::SecretVersions;
 
 /// What a step did, as logged in its `outcome` field.
@@ -179,10 +179,10 @@ impl<T: Target> Rotation<T> {
                 self.target.apply(&versions).await?;
                 Ok(StepOutcome::Applied)
             }
-            Step::TestSecret => {
-                self.target.verify(&versions).await?;
-                Ok(StepOutcome::Verified)
-            }
+            Step::TestSecret => match self.target.verify(&versions).await {
+                Ok(()) => Ok(StepOutcome::Verified),
+                Err(failure) => Err(self.roll_back(&versions, failure).await),
+            },
             Step::FinishSecret => self.finish_secret(&versions).await,
         }
     }
@@ -249,6 +249,53 @@ impl<T: Target> Rotation<T> {
             }
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// After a failed testSecret: lets the target put the current credential back in force, and
+    /// when it did, removes `AWSPENDING` so the failed rotation is not retried with a credential
+    /// that locks applications out. Returns the error to report: the test's failure, with what
+    /// the roll-back did or why it could not.
+    ///
+    /// Only the target's own failures lead here: a Secrets Manager error or an unusable version
+    /// changed nothing at the target that a roll-back could undo better than a retry.
+    async fn roll_back(
+        &self,
+        versions: &SecretVersions<'_>,
+        failure: RotationError,
+    ) -> RotationError {
+        let RotationError::Target(failure) = failure else {
+            return failure;
+        };
+        if failure.kind == TargetErrorKind::InvalidSecret {
+            return failure.into();
+        }
+        let arn = versions.secret_arn();
+        let token = versions.token();
+        let outcome = match self.target.roll_back(versions).await {
+            Ok(RollBack::NothingToUndo) => return failure.into(),
+            Ok(RollBack::OnCurrent) => match self
+                .store
+                .update_label(arn, StagingLabel::Pending, None, Some(token))
+                .await
+            {
+                Ok(()) => format!(
+                    "rolled back: the AWSCURRENT credentials work again and AWSPENDING was \
+                     removed from version {token}, which ends this rotation; start a new one \
+                     once the cause is fixed"
+                ),
+                Err(error) => format!(
+                    "rolled back: the AWSCURRENT credentials work again, but removing \
+                     AWSPENDING failed ({error}); the next attempt rolls back again"
+                ),
+            },
+            Err(error) => format!("could not roll back to the AWSCURRENT credentials: {error}"),
+        };
+        tracing::warn!("testSecret failed for secret {arn}; {outcome}");
+        TargetError {
+            kind: failure.kind,
+            message: format!("{}; {outcome}", failure.message),
+        }
+        .into()
     }
 
     /// Moves `AWSCURRENT` to the token, naming the version it leaves as the service requires

@@ -18,7 +18,7 @@ use crate::error::RotationError;
 use crate::protocol::{Rotation, StepOutcome};
 use crate::secret::SecretDocument;
 use crate::store::{SecretStore, StagingLabel, VersionSelector};
-use crate::target::{Target, TargetError};
+use crate::target::{RollBack, Target, TargetError};
 use crate::versions::SecretVersions;
 
 /// A Secrets Manager the scenarios can set up states in.
@@ -63,6 +63,9 @@ pub struct CredentialHolder {
     finished: Mutex<u32>,
     /// The next after-finish clean-up fails, as a provider outage would make it.
     fail_next_clean_up: Mutex<bool>,
+    /// The next test fails although the pending password is accepted, as a denied test query
+    /// would make it.
+    fail_next_test: Mutex<bool>,
 }
 
 impl CredentialHolder {
@@ -80,6 +83,9 @@ impl CredentialHolder {
     }
     pub fn fail_next_clean_up(&self) {
         *lock(&self.fail_next_clean_up) = true;
+    }
+    pub fn fail_next_test(&self) {
+        *lock(&self.fail_next_test) = true;
     }
 }
 
@@ -119,11 +125,27 @@ impl Target for Arc<CredentialHolder> {
 
     async fn verify(&self, versions: &SecretVersions<'_>) -> Result<(), RotationError> {
         let pending = password_of(versions.pending().await?)?;
+        if std::mem::take(&mut *lock(&self.fail_next_test)) {
+            return Err(TargetError::rejected("the holder denied the test query").into());
+        }
         if lock(&self.accepted).as_deref() == Some(pending.as_str()) {
             Ok(())
         } else {
             Err(TargetError::rejected("the holder does not accept the pending password").into())
         }
+    }
+
+    /// Single-user semantics: the holder accepts one password, so a pending one it accepts has
+    /// locked the current one out and must be undone.
+    async fn roll_back(&self, versions: &SecretVersions<'_>) -> Result<RollBack, RotationError> {
+        let pending = password_of(versions.pending().await?)?;
+        let current = password_of(versions.current().await?)?;
+        let mut accepted = lock(&self.accepted);
+        if accepted.as_deref() != Some(pending.as_str()) {
+            return Ok(RollBack::NothingToUndo);
+        }
+        *accepted = Some(current);
+        Ok(RollBack::OnCurrent)
     }
 
     async fn after_finish(&self, _versions: &SecretVersions<'_>) -> Result<(), RotationError> {
@@ -616,6 +638,58 @@ pub async fn a_failed_clean_up_after_finish_is_run_again_by_the_retried_finish<
     assert_eq!(scenario.labels().await[&token], vec!["AWSCURRENT"]);
 }
 
+pub async fn a_failed_test_after_the_password_was_applied_rolls_back_and_ends_the_rotation<
+    H: ScenarioHarness + ?Sized,
+>(
+    harness: &H,
+) {
+    let scenario = Scenario::new(harness).await;
+    let first = scenario
+        .version_with(StagingLabel::Current)
+        .await
+        .expect("current");
+    let current_password = scenario.value(&first).await.expect("a value")["password"].clone();
+    let token = harness.start_rotation(&scenario.arn).await;
+    for step in ["createSecret", "setSecret"] {
+        scenario.step(step, &token).await.expect(step);
+    }
+    scenario.holder.fail_next_test();
+    let error = scenario
+        .step("testSecret", &token)
+        .await
+        .expect_err("the test fails");
+    assert_eq!(error.error_type(), "TargetRejected");
+    let message = error.to_string();
+    assert!(
+        message.contains("the holder denied the test query")
+            && message.contains("rolled back")
+            && message.contains(&token),
+        "{message}"
+    );
+    assert_eq!(
+        scenario.holder.accepted_password().as_deref(),
+        current_password.as_str(),
+        "the holder accepts the AWSCURRENT password again"
+    );
+    let labels = scenario.labels().await;
+    assert_eq!(labels[&first], vec!["AWSCURRENT"]);
+    assert!(
+        labels
+            .get(&token)
+            .is_none_or(|labels| !labels.iter().any(|l| l == "AWSPENDING")),
+        "AWSPENDING is gone: {labels:?}"
+    );
+
+    // The service's retry of the abandoned token changes nothing; a new rotation succeeds.
+    assert!(scenario.step("testSecret", &token).await.is_err());
+    assert_eq!(
+        scenario.holder.accepted_password().as_deref(),
+        current_password.as_str()
+    );
+    let next = scenario.rotate().await;
+    assert_eq!(scenario.labels().await[&next], vec!["AWSCURRENT"]);
+}
+
 pub async fn every_step_run_twice_ends_as_if_run_once<H: ScenarioHarness + ?Sized>(harness: &H) {
     let scenario = Scenario::new(harness).await;
     let token = harness.start_rotation(&scenario.arn).await;
@@ -656,6 +730,7 @@ macro_rules! protocol_scenarios {
             test_secret_fails_when_set_secret_has_not_applied_the_pending_value,
             finish_removes_a_pending_label_left_on_the_current_version,
             a_failed_clean_up_after_finish_is_run_again_by_the_retried_finish,
+            a_failed_test_after_the_password_was_applied_rolls_back_and_ends_the_rotation,
             every_step_run_twice_ends_as_if_run_once,
         );
     };

@@ -37,6 +37,25 @@ pub trait Target: Send + Sync {
     async fn after_finish(&self, _versions: &SecretVersions<'_>) -> Result<(), RotationError> {
         Ok(())
     }
+
+    /// testSecret failed: if applying the pending credential stopped the current one from
+    /// working (single user), make the current one work again, so applications that use
+    /// `AWSCURRENT` are not locked out while the rotation fails. The default, for targets where
+    /// the current credential keeps working (alternating users, API keys), undoes nothing.
+    async fn roll_back(&self, _versions: &SecretVersions<'_>) -> Result<RollBack, RotationError> {
+        Ok(RollBack::NothingToUndo)
+    }
+}
+
+/// What [`Target::roll_back`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RollBack {
+    /// The current credential never stopped working; the rotation may be retried as it is.
+    NothingToUndo,
+    /// The target accepts the current credential (again) and not the pending one: retrying this
+    /// rotation would lock applications out again, so the protocol abandons it by removing
+    /// `AWSPENDING`.
+    OnCurrent,
 }
 
 /// How a target failed, which decides the `errorType` operators see.

@@ -154,6 +154,11 @@ async fn close(connection: MySqlConnection) {
 /// password, 1820 and 1862 password expired, 3118 (MySQL) and 4151 (MariaDB) account locked.
 pub const REJECTED_LOGIN_ERRORS: [u16; 9] = [1044, 1045, 1049, 1130, 1698, 1820, 1862, 3118, 4151];
 
+/// Server errors after which a later attempt may succeed: too many connections (1040), shutdown
+/// (1053), lock wait timeout (1205), deadlock (1213), a resource limit of the account (1226),
+/// query interrupted (1317), MariaDB's and MySQL's statement time limits (1969, 3024).
+const TRANSIENT_SERVER_ERRORS: [u16; 8] = [1040, 1053, 1205, 1213, 1226, 1317, 1969, 3024];
+
 /// The server error number of a MySQL or MariaDB error, when there is one.
 pub fn error_number(error: &sqlx::Error) -> Option<u16> {
     error
@@ -192,6 +197,13 @@ fn login_error(secret: &DatabaseSecret, tls: &'static str, error: &sqlx::Error) 
         sqlx::Error::Database(database) => {
             let kind = match error_number(error) {
                 Some(number) if REJECTED_LOGIN_ERRORS.contains(&number) => LoginFailure::Rejected,
+                Some(number) if TRANSIENT_SERVER_ERRORS.contains(&number) => {
+                    LoginFailure::Unreachable
+                }
+                // Any other server error (below 2000, or MySQL 8's 3000-4999 range) is the
+                // server refusing the request, which it will refuse again; 2000-2999 are the
+                // client's own (lost connection and the like).
+                Some(number) if !(2000..3000).contains(&number) => LoginFailure::Rejected,
                 _ => LoginFailure::Unreachable,
             };
             (kind, describe_database_error(database.as_ref()))

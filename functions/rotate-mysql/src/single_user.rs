@@ -17,6 +17,7 @@ use rotation::database::login::{
     check_pending_is_current_user, unable_to_log_in, usable_previous, PreviousWording,
 };
 use rotation::database::DatabaseSecret;
+use rotation::target::RollBack;
 use rotation::{RotationError, SecretVersions, TargetError};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{Connection, MySqlConnection};
@@ -85,6 +86,50 @@ pub async fn apply(
         pending.username
     );
     Ok(())
+}
+
+/// testSecret failed: when the account is on the pending password, put it back on the current one
+/// (logged in with the pending password, as the user), so applications using `AWSCURRENT` work
+/// again. The current password already working means there is nothing to undo.
+///
+/// Both logins leave out the secret's database: a test that failed because access to that
+/// database was taken away must not stop the password from being restored.
+pub async fn roll_back(
+    connector: &Connector,
+    versions: &SecretVersions<'_>,
+) -> Result<RollBack, RotationError> {
+    let mut current = database_secret(versions.current().await?, "AWSCURRENT version")?;
+    let mut pending = database_secret(versions.pending().await?, "AWSPENDING version")?;
+    check_pending_is_current_user(&pending, &current)?;
+    current.dbname = None;
+    pending.dbname = None;
+    match connector.connect(&current).await {
+        Ok(connection) => {
+            close(connection).await;
+            return Ok(RollBack::NothingToUndo);
+        }
+        Err(error) if error.is_rejected() => {}
+        Err(error) => return Err(TargetError::from(error).into()),
+    }
+    let mut connection = connector
+        .connect(&pending)
+        .await
+        .map_err(TargetError::from)?;
+    let restored = change_own_password(
+        &mut connection,
+        &current.username,
+        &current.password,
+        &pending.password,
+    )
+    .await;
+    close(connection).await;
+    restored?;
+    tracing::warn!(
+        "testSecret: user {} is back on the AWSCURRENT password of secret {}.",
+        current.username,
+        versions.secret_arn()
+    );
+    Ok(RollBack::OnCurrent)
 }
 
 /// As the logged-in user: read the server's dialect and the account the server matched, then

@@ -8,6 +8,7 @@ use rotation::config::ConfigError;
 use rotation::database::{within_budget, DatabaseSecret, MYSQL};
 use rotation::master::{MasterSecrets, RdsLookup};
 use rotation::store::SecretStore;
+use rotation::target::RollBack;
 use rotation::{RotationError, SecretDocument, SecretVersions, Target, TargetError};
 
 use crate::config::{MysqlConfig, Strategy};
@@ -95,5 +96,19 @@ impl Target for MysqlTarget {
             Ok(())
         })
         .await
+    }
+
+    async fn roll_back(&self, versions: &SecretVersions<'_>) -> Result<RollBack, RotationError> {
+        match self.config.database.strategy {
+            Strategy::SingleUser => {
+                within_budget(
+                    "testSecret's roll-back",
+                    single_user::roll_back(&self.connector, versions),
+                )
+                .await
+            }
+            // The current user was never touched: it keeps working whatever the test found.
+            Strategy::AlternatingUsers => Ok(RollBack::NothingToUndo),
+        }
     }
 }

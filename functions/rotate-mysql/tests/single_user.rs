@@ -593,3 +593,82 @@ async fn no_password_appears_in_the_function_output_even_at_trace_level() {
     fixture.stop().await;
     user.drop().await;
 }
+
+/// testSecret fails after setSecret changed the password (access to the secret's database was
+/// taken away in between): the function puts the account back on the `AWSCURRENT` password and
+/// removes `AWSPENDING`, so applications using `AWSCURRENT` keep logging in, and Secrets
+/// Manager's retry of the rotation changes nothing.
+#[tokio::test]
+async fn a_failed_test_rolls_the_password_back_so_awscurrent_keeps_working() {
+    let user = AppUser::create(&unique("rb"), "%", "initial-Passw0rd-rb").await;
+    let database = unique("rb_db");
+    run_as_admin(&[
+        format!("CREATE DATABASE {}", quote_identifier(&database)),
+        format!(
+            "GRANT SELECT ON {}.* TO {}",
+            quote_identifier(&database),
+            user.account()
+        ),
+    ])
+    .await;
+    let mut secret = template_secret("mariadb", &user.name, &user.password).await;
+    secret["dbname"] = json!(database);
+    let fixture = Fixture::start(&secret, &[]).await;
+    let orchestrator = fixture.orchestrator();
+    let token = fixture.moto.start_rotation(&fixture.arn).await;
+    for step in ["createSecret", "setSecret"] {
+        let record = orchestrator.invoke(&fixture.arn, &token, step).await;
+        assert!(
+            matches!(record.invocation, Invocation::Succeeded(_)),
+            "{step}"
+        );
+    }
+    let pending_password = fixture.password_at("AWSPENDING").await;
+    assert_eq!(login(&user.name, &user.password).await, Login::Rejected);
+
+    run_as_admin(&[format!(
+        "REVOKE SELECT ON {}.* FROM {}",
+        quote_identifier(&database),
+        user.account()
+    )])
+    .await;
+    let record = orchestrator
+        .invoke(&fixture.arn, &token, "testSecret")
+        .await;
+    let (error_type, message) = record.invocation.failed().expect("testSecret fails");
+    assert_eq!(error_type, "TargetRejected", "{message}");
+    assert!(
+        message.contains("rolled back") && message.contains("AWSPENDING was removed"),
+        "{message}"
+    );
+    assert_eq!(
+        login(&user.name, &user.password).await,
+        Login::Ok,
+        "AWSCURRENT logs in again"
+    );
+    assert_eq!(login(&user.name, &pending_password).await, Login::Rejected);
+    let labels = fixture.labels().await;
+    assert!(
+        labels
+            .values()
+            .all(|l| !l.iter().any(|l| l == "AWSPENDING")),
+        "{labels:?}"
+    );
+
+    // Secrets Manager retries the rotation: the preamble refuses the abandoned token.
+    let retried = orchestrator.run_steps(&fixture.arn, token.clone()).await;
+    assert!(
+        retried.failure().is_some(),
+        "the abandoned token is refused"
+    );
+    assert_eq!(login(&user.name, &user.password).await, Login::Ok);
+
+    assert_no_secret_in(
+        &format!("{}{message}", fixture.output()),
+        &[user.password.clone(), pending_password],
+        "the function's output and error",
+    );
+    fixture.stop().await;
+    run_as_admin(&[format!("DROP DATABASE {}", quote_identifier(&database))]).await;
+    user.drop().await;
+}

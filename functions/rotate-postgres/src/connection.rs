@@ -145,13 +145,28 @@ async fn close(connection: PgConnection) {
 /// specification (no such role, pg_hba.conf), invalid password, no such database.
 const REJECTED_STATES: [&str; 3] = ["28000", "28P01", "3D000"];
 
+/// SQLSTATE classes after which a later attempt may succeed: connection exception, transaction
+/// rollback (serialization, deadlock), insufficient resources (too many connections), operator
+/// intervention (shutdown, starting up, query cancelled), system error, internal error.
+const TRANSIENT_CLASSES: [&str; 6] = ["08", "40", "53", "57", "58", "XX"];
+
 fn login_error(secret: &DatabaseSecret, tls: &'static str, error: &sqlx::Error) -> LoginError {
     let (kind, message) = match error {
         sqlx::Error::Database(database) => {
             let code = database.code();
             let kind = match code.as_deref() {
                 Some(code) if REJECTED_STATES.contains(&code) => LoginFailure::Rejected,
-                _ => LoginFailure::Unreachable,
+                Some(code)
+                    if TRANSIENT_CLASSES
+                        .iter()
+                        .any(|class| code.starts_with(class)) =>
+                {
+                    LoginFailure::Unreachable
+                }
+                // The server answered and refused (a privilege, a constraint, a setting): the
+                // same request will be refused again.
+                Some(_) => LoginFailure::Rejected,
+                None => LoginFailure::Unreachable,
             };
             let message = match code {
                 Some(code) => format!("{} (SQLSTATE {code})", database.message()),

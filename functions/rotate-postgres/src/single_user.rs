@@ -12,7 +12,8 @@ use rotation::database::login::{
     check_pending_is_current_user, unable_to_log_in, usable_previous, PreviousWording,
 };
 use rotation::database::DatabaseSecret;
-use rotation::{RotationError, SecretVersions};
+use rotation::target::RollBack;
+use rotation::{RotationError, SecretVersions, TargetError};
 use sqlx::{Connection, PgConnection};
 
 use crate::connection::{Connector, LoginError};
@@ -70,6 +71,39 @@ pub async fn apply(
         pending.username
     );
     Ok(())
+}
+
+/// testSecret failed: when the user is on the pending password, put it back on the current one
+/// (logged in with the pending password, as the user), so applications using `AWSCURRENT` work
+/// again. The current password already working means there is nothing to undo.
+pub async fn roll_back(
+    connector: &Connector,
+    versions: &SecretVersions<'_>,
+) -> Result<RollBack, RotationError> {
+    let current = database_secret(versions.current().await?, "AWSCURRENT version")?;
+    let pending = database_secret(versions.pending().await?, "AWSPENDING version")?;
+    check_pending_is_current_user(&pending, &current)?;
+    match connector.connect(&current).await {
+        Ok(connection) => {
+            close(connection).await;
+            return Ok(RollBack::NothingToUndo);
+        }
+        Err(error) if error.is_rejected() => {}
+        Err(error) => return Err(TargetError::from(error).into()),
+    }
+    let mut connection = connector
+        .connect(&pending)
+        .await
+        .map_err(TargetError::from)?;
+    let restored = sql::set_password(&mut connection, &current.username, &current.password).await;
+    close(connection).await;
+    restored?;
+    tracing::warn!(
+        "testSecret: user {} is back on the AWSCURRENT password of secret {}.",
+        current.username,
+        versions.secret_arn()
+    );
+    Ok(RollBack::OnCurrent)
 }
 
 /// Logs in with `AWSPREVIOUS`, when it exists and is for the pending user and host. `None` when

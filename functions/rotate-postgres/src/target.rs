@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use rotation::config::ConfigError;
 use rotation::database::{within_budget, DatabaseSecret, POSTGRES};
 use rotation::store::SecretStore;
+use rotation::target::RollBack;
 use rotation::{RotationError, SecretDocument, SecretVersions, Target, TargetError};
 
 use crate::config::{PostgresConfig, Strategy};
@@ -91,5 +92,19 @@ impl Target for PostgresTarget {
             Ok(())
         })
         .await
+    }
+
+    async fn roll_back(&self, versions: &SecretVersions<'_>) -> Result<RollBack, RotationError> {
+        match self.config.strategy {
+            Strategy::SingleUser => {
+                within_budget(
+                    "testSecret's roll-back",
+                    single_user::roll_back(&self.connector, versions),
+                )
+                .await
+            }
+            // The current user was never touched: it keeps working whatever the test found.
+            Strategy::AlternatingUsers => Ok(RollBack::NothingToUndo),
+        }
     }
 }

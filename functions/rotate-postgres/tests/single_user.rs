@@ -448,3 +448,73 @@ async fn quoted_identifiers_and_literals_round_trip_through_the_server() {
     }
     let _ = connection.close().await;
 }
+
+/// testSecret fails after setSecret changed the password (the test query is denied: `now()` is
+/// not executable in the secret's database): the function puts the role back on the
+/// `AWSCURRENT` password and removes `AWSPENDING`, so applications using `AWSCURRENT` keep
+/// working, and Secrets Manager's retry of the rotation changes nothing.
+#[tokio::test]
+async fn a_denied_test_query_rolls_the_password_back_so_awscurrent_keeps_working() {
+    let role = AppRole::create(&unique("rb"), "initial-Passw0rd-rb").await;
+    let database = unique("rb_db");
+    support::run_as_superuser(&format!("CREATE DATABASE {}", quote_identifier(&database))).await;
+    support::run_as_superuser_in(
+        &database,
+        "REVOKE EXECUTE ON FUNCTION pg_catalog.now() FROM PUBLIC",
+    )
+    .await;
+    let mut secret = template_secret(&role.name, &role.password).await;
+    secret["dbname"] = json!(database);
+    let fixture = Fixture::start(&secret, &[]).await;
+    let orchestrator = fixture.orchestrator();
+    let token = fixture.moto.start_rotation(&fixture.arn).await;
+    for step in ["createSecret", "setSecret"] {
+        let record = orchestrator.invoke(&fixture.arn, &token, step).await;
+        assert!(
+            matches!(record.invocation, Invocation::Succeeded(_)),
+            "{step}"
+        );
+    }
+    let pending_password = fixture.password_at("AWSPENDING").await;
+
+    let record = orchestrator
+        .invoke(&fixture.arn, &token, "testSecret")
+        .await;
+    let (error_type, message) = record.invocation.failed().expect("testSecret fails");
+    assert_eq!(error_type, "TargetRejected", "{message}");
+    assert!(
+        message.contains("permission denied for function now")
+            && message.contains("rolled back")
+            && message.contains("AWSPENDING was removed"),
+        "{message}"
+    );
+    assert_eq!(
+        role.read_table(&role.password).await,
+        ["kept"],
+        "AWSCURRENT works"
+    );
+    assert_eq!(login(&role.name, &pending_password).await, Login::Rejected);
+    let labels = fixture.labels().await;
+    assert!(
+        labels
+            .values()
+            .all(|l| !l.iter().any(|l| l == "AWSPENDING")),
+        "{labels:?}"
+    );
+
+    let retried = orchestrator.run_steps(&fixture.arn, token.clone()).await;
+    assert!(
+        retried.failure().is_some(),
+        "the abandoned token is refused"
+    );
+    assert_eq!(login(&role.name, &role.password).await, Login::Ok);
+
+    assert_no_secret_in(
+        &format!("{}{message}", fixture.output()),
+        &[role.password.clone(), pending_password],
+        "the function's output and error",
+    );
+    fixture.stop().await;
+    support::run_as_superuser(&format!("DROP DATABASE {}", quote_identifier(&database))).await;
+    role.drop().await;
+}

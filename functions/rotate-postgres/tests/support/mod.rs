@@ -97,6 +97,21 @@ pub async fn run_as_superuser(sql: &str) {
     let _ = connection.close().await;
 }
 
+/// Runs one statement as the superuser in `database`.
+pub async fn run_as_superuser_in(database: &str, sql: &str) {
+    let pg = postgres().await;
+    let mut connection = PgConnection::connect_with(
+        &options(pg, pg.superuser(), pg.superuser_password()).database(database),
+    )
+    .await
+    .expect("the superuser logs in");
+    sqlx::raw_sql(AssertSqlSafe(sql))
+        .execute(&mut connection)
+        .await
+        .unwrap_or_else(|error| panic!("superuser statement failed: {error}"));
+    let _ = connection.close().await;
+}
+
 /// Rows of a query as text (`SELECT row_to_json(…)::text …`), for before/after snapshots; `$1`
 /// is bound to `names` as `text[]`.
 pub async fn text_rows(sql: &str, names: &[String]) -> Vec<String> {
