@@ -8,7 +8,7 @@ use lambda_runtime::Diagnostic;
 
 use crate::config::ConfigError;
 use crate::secret::SecretFormatError;
-use crate::store::{StagingLabel, StoreError};
+use crate::store::{StagingLabel, StoreError, StoreErrorKind};
 use crate::target::TargetError;
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +70,10 @@ impl RotationError {
             RotationError::Configuration(_) => "InvalidConfiguration",
             RotationError::SecretsManager(error) if error.is_transient() => {
                 "SecretsManagerUnavailable"
+            }
+            // A SecretBinary-only version: the call worked, the value is what cannot be used.
+            RotationError::SecretsManager(error) if error.kind == StoreErrorKind::Unsupported => {
+                "InvalidSecret"
             }
             RotationError::SecretsManager(_) => "SecretsManager",
             RotationError::Target(error) => error.error_type(),

@@ -123,6 +123,9 @@ impl RotationEvent {
             RotationError::InvalidEvent("the rotation event must be a JSON object".to_owned())
         })?;
         let field = |name: &str| -> Result<String, RotationError> {
+            if let Some(Value::String(text)) = object.get(name) {
+                check_length(name, text)?;
+            }
             match object.get(name) {
                 None | Some(Value::Null) => Err(RotationError::InvalidEvent(format!(
                     "No value provided for \"{name}\"."
@@ -147,6 +150,9 @@ impl RotationEvent {
         })?;
         // Absent on older service versions and on events written by hand; when present it must be
         // as clean as the other fields. Its value is never quoted back.
+        if let Some(Value::String(text)) = object.get("RotationToken") {
+            check_length("RotationToken", text)?;
+        }
         let rotation_token = match object.get("RotationToken") {
             None | Some(Value::Null) => None,
             Some(Value::String(text)) if !text.is_empty() && is_printable_ascii(text) => {
@@ -169,6 +175,29 @@ impl RotationEvent {
     }
 }
 
+/// The longest value each field may have. The service's own limits for the first two (a secret
+/// ARN or name is at most 2,048 characters, a version token 64); the step names are short; the
+/// `RotationToken`'s limit is not documented, so it gets a generous one. A longer value is
+/// refused before it is used or quoted in any message.
+fn longest(field: &str) -> usize {
+    match field {
+        "SecretId" => 2048,
+        "ClientRequestToken" => 64,
+        "Step" => 64,
+        _ => 4096,
+    }
+}
+
+fn check_length(field: &str, text: &str) -> Result<(), RotationError> {
+    let limit = longest(field);
+    if text.chars().count() > limit {
+        return Err(RotationError::InvalidEvent(format!(
+            "\"{field}\" is longer than {limit} characters."
+        )));
+    }
+    Ok(())
+}
+
 fn is_printable_ascii(text: &str) -> bool {
     text.bytes().all(|byte| (b' '..=b'~').contains(&byte))
 }
@@ -189,6 +218,32 @@ mod tests {
         match RotationEvent::from_json(&payload) {
             Err(RotationError::InvalidEvent(message)) => message,
             other => panic!("expected InvalidEvent, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_field_longer_than_the_service_allows_is_refused_without_being_quoted() {
+        for (field, limit) in [
+            ("SecretId", 2048),
+            ("ClientRequestToken", 64),
+            ("Step", 64),
+            ("RotationToken", 4096),
+        ] {
+            let mut payload = event("createSecret");
+            payload[field] = json!("x".repeat(limit + 1));
+            let message = rejection(payload);
+            assert_eq!(
+                message,
+                format!("\"{field}\" is longer than {limit} characters.")
+            );
+            let mut at_limit = event("createSecret");
+            at_limit[field] = json!("x".repeat(limit));
+            if field != "Step" {
+                assert!(
+                    RotationEvent::from_json(&at_limit).is_ok(),
+                    "{field} at its limit"
+                );
+            }
         }
     }
 

@@ -143,6 +143,54 @@ impl MotoSecretsManager {
         versions
     }
 
+    /// `CreateSecret` with only a `SecretBinary`; returns the ARN.
+    pub async fn create_binary_secret(&self, name: &str, bytes: &[u8]) -> String {
+        let output = self
+            .client
+            .create_secret()
+            .name(name)
+            .secret_binary(aws_sdk_secretsmanager::primitives::Blob::new(bytes))
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("CreateSecret {name}: {error:?}"));
+        output
+            .arn
+            .unwrap_or_else(|| panic!("CreateSecret {name}: no ARN"))
+    }
+
+    /// `PutSecretValue` as version `token` labelled `AWSPENDING`: a pending value written by
+    /// someone other than the function (a tampered or hand-made version).
+    pub async fn put_pending(&self, arn: &str, token: &str, value: &str) {
+        self.client
+            .put_secret_value()
+            .secret_id(arn)
+            .client_request_token(token)
+            .secret_string(value)
+            .version_stages("AWSPENDING")
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("PutSecretValue {arn}: {error:?}"));
+    }
+
+    /// Every labelled version with its labels and value (`None` without one): what a refused
+    /// step must leave exactly as it was.
+    pub async fn snapshot(&self, arn: &str) -> BTreeMap<String, (Vec<String>, Option<String>)> {
+        let mut snapshot = BTreeMap::new();
+        for (version, labels) in self.labels(arn).await {
+            let value = self
+                .client
+                .get_secret_value()
+                .secret_id(arn)
+                .version_id(&version)
+                .send()
+                .await
+                .ok()
+                .and_then(|output| output.secret_string().map(str::to_owned));
+            snapshot.insert(version, (labels, value));
+        }
+        snapshot
+    }
+
     /// The value under `stage`, if that stage has one.
     pub async fn value_at(&self, arn: &str, stage: &str) -> Option<serde_json::Value> {
         let output = self
