@@ -23,7 +23,7 @@ async fn bad_events_are_refused_as_invalid_events_and_change_nothing() {
     assert_eq!(login(&role.name, &role.password).await, Login::Ok);
     assert_no_secret_in(
         &fixture.output(),
-        &[role.password.clone()],
+        std::slice::from_ref(&role.password),
         "the function's output",
     );
     fixture.stop().await;
