@@ -27,7 +27,7 @@ async fn bad_events_are_refused_as_invalid_events_and_change_nothing() {
     assert_eq!(login(&user.name, &user.password).await, Login::Ok);
     assert_no_secret_in(
         &fixture.output(),
-        &[user.password.clone()],
+        std::slice::from_ref(&user.password),
         "the function's output",
     );
     fixture.stop().await;
