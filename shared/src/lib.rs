@@ -9,6 +9,7 @@
 //!   logging, start-up configuration and the Runtime API wiring.
 
 pub mod config;
+pub mod crash;
 pub mod database;
 pub mod error;
 pub mod event;

@@ -240,7 +240,10 @@ impl<T: Target> Rotation<T> {
             )
             .await;
         match written {
-            Ok(()) => Ok(StepOutcome::PendingStored),
+            Ok(()) => {
+                crate::crash::after(crate::crash::points::PENDING_STORED);
+                Ok(StepOutcome::PendingStored)
+            }
             Err(error) if error.kind == StoreErrorKind::VersionExists => {
                 match versions.try_pending().await? {
                     Some(_) => Ok(StepOutcome::PendingAlreadyStored),
@@ -315,6 +318,7 @@ impl<T: Target> Rotation<T> {
         self.store
             .update_label(arn, StagingLabel::Current, Some(token), old_current)
             .await?;
+        crate::crash::after(crate::crash::points::CURRENT_MOVED);
         tracing::info!(
             "finishSecret: Successfully set AWSCURRENT stage to version {token} for secret {arn}."
         );
@@ -322,6 +326,7 @@ impl<T: Target> Rotation<T> {
         self.store
             .update_label(arn, StagingLabel::Pending, None, Some(token))
             .await?;
+        crate::crash::after(crate::crash::points::PENDING_REMOVED);
         Ok(StepOutcome::Finished)
     }
 }

@@ -3,6 +3,7 @@
 //! that plays Secrets Manager.
 
 pub mod api_provider;
+pub mod crash_matrix;
 pub mod hostile;
 pub mod http;
 pub mod leaks;

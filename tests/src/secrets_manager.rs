@@ -191,6 +191,17 @@ impl MotoSecretsManager {
         snapshot
     }
 
+    /// `field` of every labelled version that has it: the credentials a test must look for in
+    /// logs.
+    pub async fn field_values(&self, arn: &str, field: &str) -> Vec<String> {
+        self.snapshot(arn)
+            .await
+            .into_values()
+            .filter_map(|(_, value)| serde_json::from_str::<serde_json::Value>(&value?).ok())
+            .filter_map(|json| json[field].as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// The value under `stage`, if that stage has one.
     pub async fn value_at(&self, arn: &str, stage: &str) -> Option<serde_json::Value> {
         let output = self

@@ -302,6 +302,7 @@ pub async fn synchronise(
         )
         .await?;
         round_trips += 1;
+        rotation::crash::after(rotation::crash::points::CLONE_CREATED);
         Vec::new()
     } else {
         let rows = query_text(
@@ -353,6 +354,7 @@ pub async fn synchronise(
         .await?;
         round_trips += 1;
     }
+    rotation::crash::after(rotation::crash::points::GRANTS_REPLAYED);
 
     let set = sql::set_password_of(info, &clone_sql, password);
     sql::execute(
@@ -362,6 +364,7 @@ pub async fn synchronise(
     )
     .await?;
     round_trips += 1;
+    rotation::crash::after(rotation::crash::points::PASSWORD_SET);
 
     Ok(Replay {
         model: model_sql,

@@ -81,6 +81,7 @@ pub async fn apply(
     .await;
     close(connection).await;
     changed?;
+    rotation::crash::after(rotation::crash::points::PASSWORD_SET);
     tracing::info!(
         "setSecret: Successfully set password for user {} in {database} DB for secret arn {arn}.",
         pending.username

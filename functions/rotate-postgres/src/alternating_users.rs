@@ -185,6 +185,13 @@ async fn change_as_master(
         sql::set_password(conn, role, &pending.password).await?;
     }
     within_timeout("committing", transaction.commit()).await?;
+    // One transaction creates the role, grants and (usually) sets the password: past it, the
+    // clone exists and, when the master set it, holds the pending password.
+    rotation::crash::after(if set_by_master {
+        rotation::crash::points::PASSWORD_SET
+    } else {
+        rotation::crash::points::CLONE_CREATED
+    });
     Ok(if set_by_master {
         PasswordSet::ByMaster
     } else {
@@ -401,6 +408,7 @@ async fn change_own_password(
     let changed = sql::set_password(&mut connection, &pending.username, &pending.password).await;
     close(connection).await;
     changed?;
+    rotation::crash::after(rotation::crash::points::PASSWORD_SET);
     Ok(())
 }
 

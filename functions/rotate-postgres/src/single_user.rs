@@ -66,6 +66,7 @@ pub async fn apply(
     let changed = sql::set_password(&mut connection, &pending.username, &pending.password).await;
     close(connection).await;
     changed?;
+    rotation::crash::after(rotation::crash::points::PASSWORD_SET);
     tracing::info!(
         "setSecret: Successfully set password for user {} in PostgreSQL DB for secret arn {arn}.",
         pending.username

@@ -1,0 +1,148 @@
+//! The crash matrix for `rotate-api-key`: for each provider and each side effect a rotation
+//! makes, a test build of the binary aborts right after it; the rotation retried as Secrets
+//! Manager would must converge with the new key and the previous one live and no orphan, the
+//! current or the pending key working at every moment in between.
+
+mod support;
+
+use async_trait::async_trait;
+use rotation::crash::points;
+use rotation_tests::api_provider::ReferenceProvider;
+use rotation_tests::crash_matrix::{crash_then_converge, rotate_normally, Credentials};
+use rotation_tests::leaks::assert_no_secret_in;
+use rotation_tests::secrets_manager::MotoSecretsManager;
+use rotation_tests::stack;
+use serde_json::{json, Value};
+use support::{caller_arn, connect_moto, http_environment, http_secret, iam_client, BINARY};
+
+const POINTS: [&str; 5] = [
+    points::KEY_REVOKED,
+    points::KEY_ISSUED,
+    points::PENDING_STORED,
+    points::CURRENT_MOVED,
+    points::PENDING_REMOVED,
+];
+
+struct ProviderKeys<'a>(&'a ReferenceProvider);
+
+#[async_trait]
+impl Credentials for ProviderKeys<'_> {
+    async fn work(&self, secret: &Value) -> bool {
+        match secret["api_key"].as_str() {
+            Some(key) => self.0.authenticates(key).await,
+            None => false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_http_provider_converges_after_a_crash_at_every_point() {
+    let moto = connect_moto().await;
+    for point in POINTS {
+        let provider = ReferenceProvider::start().await;
+        let mut env = moto.function_environment();
+        env.extend(http_environment(&provider, 2));
+        let arn = moto
+            .create_secret(
+                &MotoSecretsManager::unique_name("key-crash"),
+                &http_secret(&provider).to_string(),
+            )
+            .await;
+        // A first rotation leaves a previous key, which the crashed one must revoke.
+        let mut output = rotate_normally(&moto, BINARY, &env, &arn).await;
+        output.push_str(
+            &crash_then_converge(&moto, BINARY, &env, &arn, point, &ProviderKeys(&provider)).await,
+        );
+        let live = provider.live_keys();
+        assert_eq!(
+            live.len(),
+            2,
+            "{point}: the current and previous keys, no orphan: {live:?}"
+        );
+        for stage in ["AWSCURRENT", "AWSPREVIOUS"] {
+            let id = moto.value_at(&arn, stage).await.expect("a value")["key_id"].clone();
+            assert!(
+                live.iter().any(|key| json!(key.id) == id),
+                "{point}: {stage} is live"
+            );
+        }
+        assert!(
+            provider.most_live() <= 2,
+            "{point}: never more than two live keys"
+        );
+        assert_no_secret_in(&output, &provider.every_secret(), point);
+    }
+}
+
+struct IamKeys {
+    user_arn: String,
+}
+
+#[async_trait]
+impl Credentials for IamKeys {
+    async fn work(&self, secret: &Value) -> bool {
+        match (
+            secret["access_key_id"].as_str(),
+            secret["secret_access_key"].as_str(),
+        ) {
+            (Some(id), Some(key)) => caller_arn(id, key).await == self.user_arn,
+            _ => false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_iam_provider_converges_after_a_crash_at_every_point() {
+    let moto = connect_moto().await;
+    let iam = iam_client().await;
+    let mut env = moto.function_environment();
+    env.push(("API_KEY_PROVIDER".to_owned(), "aws-iam".to_owned()));
+    env.push((
+        "AWS_ENDPOINT_URL".to_owned(),
+        stack::moto().await.endpoint(),
+    ));
+    for point in POINTS {
+        let user = MotoSecretsManager::unique_name("svc-crash");
+        let created = iam
+            .create_user()
+            .user_name(&user)
+            .send()
+            .await
+            .expect("iam:CreateUser");
+        let user_arn = created.user().map(|u| u.arn().to_owned()).expect("an ARN");
+        let key = iam
+            .create_access_key()
+            .user_name(&user)
+            .send()
+            .await
+            .expect("iam:CreateAccessKey");
+        let key = key.access_key().expect("a key");
+        let secret = json!({
+            "user_name": user,
+            "access_key_id": key.access_key_id(),
+            "secret_access_key": key.secret_access_key(),
+        });
+        let arn = moto
+            .create_secret(
+                &MotoSecretsManager::unique_name("iam-crash"),
+                &secret.to_string(),
+            )
+            .await;
+        let mut output = rotate_normally(&moto, BINARY, &env, &arn).await;
+        output.push_str(
+            &crash_then_converge(&moto, BINARY, &env, &arn, point, &IamKeys { user_arn }).await,
+        );
+        let held = iam
+            .list_access_keys()
+            .user_name(&user)
+            .send()
+            .await
+            .expect("iam:ListAccessKeys")
+            .access_key_metadata()
+            .len();
+        assert_eq!(held, 2, "{point}: the current and previous keys, no orphan");
+        let mut secrets = moto.field_values(&arn, "secret_access_key").await;
+        secrets.push(key.secret_access_key().to_owned());
+        assert_no_secret_in(&output, &secrets, point);
+    }
+}

@@ -1,0 +1,126 @@
+//! The crash matrix for `rotate-postgres`: for each strategy and each side effect a rotation
+//! makes, a test build of the binary aborts right after it; the rotation retried as Secrets
+//! Manager would must converge, with the current or the pending credentials working at every
+//! moment in between.
+
+mod support;
+
+use async_trait::async_trait;
+use rotate_postgres::sql::{quote_identifier, quote_literal, scram_verifier};
+use rotation::crash::points;
+use rotation_tests::crash_matrix::{crash_then_converge, Credentials};
+use rotation_tests::secrets_manager::MotoSecretsManager;
+use rotation_tests::stack;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+use support::{
+    assert_no_secret_in, login, postgres, run_as_superuser, template_secret, unique, AppRole,
+    Login, BINARY,
+};
+
+struct PostgresLogins;
+
+#[async_trait]
+impl Credentials for PostgresLogins {
+    async fn work(&self, secret: &Value) -> bool {
+        let (Some(user), Some(password)) =
+            (secret["username"].as_str(), secret["password"].as_str())
+        else {
+            return false;
+        };
+        login(user, password).await == Login::Ok
+    }
+}
+
+async fn environment(moto: &MotoSecretsManager, strategy: &str) -> Vec<(String, String)> {
+    let mut env = moto.function_environment();
+    env.push((
+        "CA_BUNDLE".to_owned(),
+        postgres().await.ca_cert_path().display().to_string(),
+    ));
+    env.push(("ROTATION_STRATEGY".to_owned(), strategy.to_owned()));
+    env
+}
+
+#[tokio::test]
+async fn single_user_converges_after_a_crash_at_every_point() {
+    let moto = MotoSecretsManager::connect(&stack::moto().await.endpoint()).await;
+    let env = environment(&moto, "single-user").await;
+    for point in [
+        points::PENDING_STORED,
+        points::PASSWORD_SET,
+        points::CURRENT_MOVED,
+        points::PENDING_REMOVED,
+    ] {
+        let role = AppRole::create(&unique("crash"), "initial-Passw0rd-crash").await;
+        let arn = moto
+            .create_secret(
+                &MotoSecretsManager::unique_name("pg-crash"),
+                &template_secret(&role.name, &role.password)
+                    .await
+                    .to_string(),
+            )
+            .await;
+        let output = crash_then_converge(&moto, BINARY, &env, &arn, point, &PostgresLogins).await;
+        assert_no_secret_in(&output, &moto.field_values(&arn, "password").await, point);
+        role.drop().await;
+    }
+}
+
+#[tokio::test]
+async fn alternating_users_converge_after_a_crash_at_every_point() {
+    let moto = MotoSecretsManager::connect(&stack::moto().await.endpoint()).await;
+    let env = environment(&moto, "alternating-users").await;
+    for point in [
+        points::PENDING_STORED,
+        points::PASSWORD_SET,
+        points::CURRENT_MOVED,
+        points::PENDING_REMOVED,
+    ] {
+        let role = AppRole::create(&unique("crash_alt"), "initial-Passw0rd-alt").await;
+        let master = unique("crash_master");
+        let master_password = format!("master-{master}-Pw");
+        let verifier = scram_verifier(&SecretString::from(master_password.clone()));
+        run_as_superuser(&format!(
+            "CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}; GRANT {} TO {} WITH ADMIN OPTION;",
+            quote_identifier(&master),
+            quote_literal(verifier.expose_secret()),
+            quote_identifier(&role.name),
+            quote_identifier(&master),
+        ))
+        .await;
+        let master_arn = moto
+            .create_secret(
+                &MotoSecretsManager::unique_name("pg-crash-master"),
+                &template_secret(&master, &master_password).await.to_string(),
+            )
+            .await;
+        let mut secret = template_secret(&role.name, &role.password).await;
+        secret["masterarn"] = json!(master_arn);
+        let arn = moto
+            .create_secret(
+                &MotoSecretsManager::unique_name("pg-crash-alt"),
+                &secret.to_string(),
+            )
+            .await;
+
+        let mut output =
+            crash_then_converge(&moto, BINARY, &env, &arn, point, &PostgresLogins).await;
+        // The next rotation, back to the original user, is unaffected by the crash.
+        output.push_str(
+            &crash_then_converge(&moto, BINARY, &env, &arn, point, &PostgresLogins).await,
+        );
+        let mut secrets = moto.field_values(&arn, "password").await;
+        secrets.push(master_password.clone());
+        assert_no_secret_in(&output, &secrets, point);
+
+        let clone = format!("{}_clone", role.name);
+        run_as_superuser(&format!(
+            "DROP ROLE IF EXISTS {}; DROP ROLE IF EXISTS {};",
+            quote_identifier(&clone),
+            quote_identifier(&master)
+        ))
+        .await;
+        role.drop().await;
+    }
+}
