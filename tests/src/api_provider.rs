@@ -78,8 +78,10 @@ fn lock(state: &Mutex<ProviderState>) -> MutexGuard<'_, ProviderState> {
 impl ReferenceProvider {
     /// Starts the provider on a free loopback port, honouring `Idempotency-Key`.
     pub async fn start() -> ReferenceProvider {
+        let admin_key = format!("admin-{}", random_hex());
+        crate::leaks::remember(&admin_key);
         let state = Arc::new(Mutex::new(ProviderState {
-            admin_key: format!("admin-{}", random_hex()),
+            admin_key,
             idempotency: true,
             ..ProviderState::default()
         }));
@@ -215,6 +217,7 @@ impl ProviderState {
         self.live
             .insert(id.clone(), (name.to_owned(), secret.clone()));
         self.issued.push(secret.clone());
+        crate::leaks::remember(&secret);
         self.most_live = self.most_live.max(self.live.len());
         (id, secret)
     }

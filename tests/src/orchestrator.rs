@@ -71,6 +71,7 @@ impl Orchestrator<'_> {
             rand::random::<u128>(),
             rand::random::<u128>()
         );
+        crate::leaks::remember(&rotation_token);
         let started = Instant::now();
         let invocation = self
             .function

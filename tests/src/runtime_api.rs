@@ -346,6 +346,12 @@ impl LambdaFunction {
         let sandbox = slot.insert(sandbox);
 
         let outcome = sandbox.invoke(payload, &self.spec).await;
+        if let Invocation::Failed { error_message, .. } = &outcome {
+            crate::leaks::assert_no_known_secret_in(
+                error_message,
+                "an error the function returned",
+            );
+        }
         if outcome.ends_sandbox() {
             if let Some(sandbox) = slot.take() {
                 sandbox.shut_down().await;
@@ -383,6 +389,19 @@ impl LambdaFunction {
             sandbox.shut_down().await;
         }
         self.output.contents()
+    }
+}
+
+/// However a test ends with its function, what the function wrote is checked for every secret
+/// the tests have seen (a test that is already failing is left to report its own failure).
+impl Drop for LambdaFunction {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            crate::leaks::assert_no_known_secret_in(
+                &self.output.contents(),
+                "the function's output",
+            );
+        }
     }
 }
 

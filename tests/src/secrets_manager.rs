@@ -95,6 +95,7 @@ impl MotoSecretsManager {
 
     /// `CreateSecret`; returns the ARN.
     pub async fn create_secret(&self, name: &str, value: &str) -> String {
+        crate::leaks::remember_fields(value);
         let output = self
             .client
             .create_secret()
@@ -161,6 +162,7 @@ impl MotoSecretsManager {
     /// `PutSecretValue` as version `token` labelled `AWSPENDING`: a pending value written by
     /// someone other than the function (a tampered or hand-made version).
     pub async fn put_pending(&self, arn: &str, token: &str, value: &str) {
+        crate::leaks::remember_fields(value);
         self.client
             .put_secret_value()
             .secret_id(arn)
@@ -186,6 +188,9 @@ impl MotoSecretsManager {
                 .await
                 .ok()
                 .and_then(|output| output.secret_string().map(str::to_owned));
+            if let Some(value) = &value {
+                crate::leaks::remember_fields(value);
+            }
             snapshot.insert(version, (labels, value));
         }
         snapshot
@@ -212,7 +217,9 @@ impl MotoSecretsManager {
             .send()
             .await
             .ok()?;
-        serde_json::from_str(output.secret_string()?).ok()
+        let text = output.secret_string()?;
+        crate::leaks::remember_fields(text);
+        serde_json::from_str(text).ok()
     }
 }
 

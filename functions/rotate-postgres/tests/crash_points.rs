@@ -65,6 +65,7 @@ async fn single_user_converges_after_a_crash_at_every_point() {
         assert_no_secret_in(&output, &moto.field_values(&arn, "password").await, point);
         role.drop().await;
     }
+    support::assert_no_known_secret_in_server_log().await;
 }
 
 #[tokio::test]
@@ -123,4 +124,5 @@ async fn alternating_users_converge_after_a_crash_at_every_point() {
         .await;
         role.drop().await;
     }
+    support::assert_no_known_secret_in_server_log().await;
 }

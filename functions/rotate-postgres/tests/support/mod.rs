@@ -302,6 +302,7 @@ impl Fixture {
 
     pub async fn stop(self) {
         self.function.stop().await;
+        assert_no_known_secret_in_server_log().await;
     }
 }
 
@@ -335,6 +336,15 @@ pub fn assert_rotated(labels: &BTreeMap<String, Vec<String>>, new: &str, old: &s
 pub use rotation_tests::leaks::assert_no_secret_in;
 
 /// The part of the server log written after `offset` bytes.
+/// PostgreSQL logs every statement (`log_statement = all`): no password, key or token any test
+/// has seen may be in it.
+pub async fn assert_no_known_secret_in_server_log() {
+    rotation_tests::leaks::assert_no_known_secret_in(
+        &server_log_since(0).await,
+        "PostgreSQL's statement log",
+    );
+}
+
 pub async fn server_log_since(offset: usize) -> String {
     let log = postgres().await.statement_log().expect("the server log");
     assert!(offset <= log.len(), "the server log only grows");
