@@ -246,7 +246,15 @@ impl<T: Target> Rotation<T> {
             }
             Err(error) if error.kind == StoreErrorKind::VersionExists => {
                 match versions.try_pending().await? {
-                    Some(_) => Ok(StepOutcome::PendingAlreadyStored),
+                    Some(_) => {
+                        if let Err(discard) = self.target.discard(&pending, versions).await {
+                            tracing::warn!(
+                                "createSecret: a duplicate invocation stored the pending value \
+                                 first; releasing the one derived here failed: {discard}"
+                            );
+                        }
+                        Ok(StepOutcome::PendingAlreadyStored)
+                    }
                     None => Err(error.into()),
                 }
             }

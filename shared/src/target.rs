@@ -38,6 +38,18 @@ pub trait Target: Send + Sync {
         Ok(())
     }
 
+    /// createSecret derived `derived` but a duplicate invocation stored its own pending value
+    /// first: release whatever deriving `derived` took at the target (an issued key), since no
+    /// version will ever hold it. A failure here only leaves something the next rotation's
+    /// createSecret cleans up.
+    async fn discard(
+        &self,
+        _derived: &SecretDocument,
+        _versions: &SecretVersions<'_>,
+    ) -> Result<(), RotationError> {
+        Ok(())
+    }
+
     /// testSecret failed: if applying the pending credential stopped the current one from
     /// working (single user), make the current one work again, so applications that use
     /// `AWSCURRENT` are not locked out while the rotation fails. The default, for targets where

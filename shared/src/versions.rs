@@ -83,8 +83,9 @@ impl<'a> SecretVersions<'a> {
     }
 
     /// Reads the pending value if it exists yet, bypassing the cache: createSecret's question,
-    /// asked again after a lost write race.
-    pub(crate) async fn try_pending(&self) -> Result<Option<SecretDocument>, RotationError> {
+    /// asked again after a lost write race, or by a target just before an irreversible action
+    /// (a duplicate invocation may have stored the value meanwhile).
+    pub async fn try_pending(&self) -> Result<Option<SecretDocument>, RotationError> {
         self.read(self.pending_selector()).await
     }
 

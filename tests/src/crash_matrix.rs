@@ -158,3 +158,71 @@ fn describe(record: &RotationRecord) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Runs each step of a fresh rotation of `arn` in two processes of `binary` at once, as
+/// duplicate deliveries would; a step either process failed is run once more, as the service
+/// would retry it. The rotation must end rotated, with `AWSCURRENT` working. Returns what both
+/// processes wrote.
+pub async fn duplicate_steps_converge(
+    moto: &MotoSecretsManager,
+    binary: &str,
+    env: &[(String, String)],
+    arn: &str,
+    credentials: &dyn Credentials,
+) -> String {
+    let start = || async {
+        LambdaFunction::start(FunctionSpec::new(binary).env(env.to_vec()))
+            .await
+            .expect("the function starts")
+    };
+    let (first, second) = (start().await, start().await);
+    let one = Orchestrator {
+        moto,
+        function: &first,
+    };
+    let other = Orchestrator {
+        moto,
+        function: &second,
+    };
+    let previous_current = current_version(moto, arn).await;
+    let token = moto.start_rotation(arn).await;
+    for step in crate::orchestrator::STEPS {
+        let (a, b) = tokio::join!(
+            one.invoke(arn, &token, step),
+            other.invoke(arn, &token, step)
+        );
+        let failed: Vec<String> = [&a, &b]
+            .iter()
+            .filter(|record| !matches!(record.invocation, Invocation::Succeeded(_)))
+            .map(|record| record.invocation.to_string())
+            .collect();
+        if !failed.is_empty() {
+            let retry = one.invoke(arn, &token, step).await;
+            assert!(
+                matches!(retry.invocation, Invocation::Succeeded(_)),
+                "{step}: duplicates failed ({}) and the retry went {}",
+                failed.join("; "),
+                retry.invocation
+            );
+        }
+    }
+    let labels = moto.labels(arn).await;
+    assert_eq!(
+        labels.get(&token),
+        Some(&vec!["AWSCURRENT".to_owned()]),
+        "{labels:?}"
+    );
+    assert_eq!(
+        labels.get(&previous_current),
+        Some(&vec!["AWSPREVIOUS".to_owned()]),
+        "{labels:?}"
+    );
+    let current = moto
+        .value_at(arn, "AWSCURRENT")
+        .await
+        .expect("a current value");
+    assert!(credentials.work(&current).await, "AWSCURRENT works");
+    let mut output = first.stop().await;
+    output.push_str(&second.stop().await);
+    output
+}

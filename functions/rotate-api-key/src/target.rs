@@ -92,6 +92,11 @@ impl Target for ApiKeyTarget {
         let current_id = self.provider.key_id(current, "AWSCURRENT version")?;
         let session = self.provider.session(current, versions).await?;
         let live = session.list().await?;
+        // Revoking cannot be undone. A duplicate invocation of this step may have issued and
+        // stored the pending key since this one started: that key is not this one's to revoke.
+        if let Some(stored) = versions.try_pending().await? {
+            return Ok(stored);
+        }
 
         // The previous version's key is retired by id as well as by name: a key made by hand
         // before the first rotation does not carry this secret's name prefix.
@@ -164,6 +169,30 @@ impl Target for ApiKeyTarget {
             );
         }
         Ok(self.provider.with_key(current, &issued))
+    }
+
+    async fn discard(
+        &self,
+        derived: &SecretDocument,
+        versions: &SecretVersions<'_>,
+    ) -> Result<(), RotationError> {
+        let id = self.provider.key_id(derived, "the discarded value")?;
+        // A provider honouring idempotency handed both invocations the same key: it is stored.
+        if let Some(stored) = versions.try_pending().await? {
+            if self.provider.key_id(&stored, "AWSPENDING version")? == id {
+                return Ok(());
+            }
+        }
+        let session = self
+            .provider
+            .session(versions.current().await?, versions)
+            .await?;
+        session.revoke(id).await?;
+        tracing::info!(
+            "createSecret: revoked key {id} at {}: a duplicate invocation stored its own first",
+            session.place()
+        );
+        Ok(())
     }
 
     async fn apply(&self, versions: &SecretVersions<'_>) -> Result<(), RotationError> {

@@ -8,7 +8,9 @@ mod support;
 use async_trait::async_trait;
 use rotation::crash::points;
 use rotation_tests::api_provider::ReferenceProvider;
-use rotation_tests::crash_matrix::{crash_then_converge, rotate_normally, Credentials};
+use rotation_tests::crash_matrix::{
+    crash_then_converge, duplicate_steps_converge, rotate_normally, Credentials,
+};
 use rotation_tests::leaks::assert_no_secret_in;
 use rotation_tests::secrets_manager::MotoSecretsManager;
 use rotation_tests::stack;
@@ -144,5 +146,35 @@ async fn the_iam_provider_converges_after_a_crash_at_every_point() {
         let mut secrets = moto.field_values(&arn, "secret_access_key").await;
         secrets.push(key.secret_access_key().to_owned());
         assert_no_secret_in(&output, &secrets, point);
+    }
+}
+
+/// With a provider that honours `Idempotency-Key`, two createSecrets at once get the same key.
+/// (Without it, the loser of the `PutSecretValue` race revokes its key; moto, unlike Secrets
+/// Manager, lets the second write of a version replace the first instead of refusing it, so that
+/// case is proven against the strict in-memory store in the unit tests.)
+#[tokio::test]
+async fn duplicate_invocations_of_every_step_leave_one_correct_end_state() {
+    let moto = connect_moto().await;
+    for idempotency in [true] {
+        let provider = ReferenceProvider::start().await;
+        provider.set_idempotency(idempotency);
+        let mut env = moto.function_environment();
+        env.extend(http_environment(&provider, 2));
+        let arn = moto
+            .create_secret(
+                &MotoSecretsManager::unique_name("key-dup"),
+                &http_secret(&provider).to_string(),
+            )
+            .await;
+        for round in 1..=2 {
+            duplicate_steps_converge(&moto, BINARY, &env, &arn, &ProviderKeys(&provider)).await;
+            let live = provider.live_keys();
+            assert_eq!(
+                live.len(),
+                2,
+                "idempotency {idempotency}, round {round}: no orphan: {live:?}"
+            );
+        }
     }
 }

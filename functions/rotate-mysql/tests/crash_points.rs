@@ -8,7 +8,7 @@ mod support;
 use async_trait::async_trait;
 use rotate_mysql::sql::{quote_identifier, quote_string};
 use rotation::crash::points;
-use rotation_tests::crash_matrix::{crash_then_converge, Credentials};
+use rotation_tests::crash_matrix::{crash_then_converge, duplicate_steps_converge, Credentials};
 use rotation_tests::secrets_manager::MotoSecretsManager;
 use rotation_tests::stack;
 use serde_json::{json, Value};
@@ -80,7 +80,37 @@ async fn alternating_users_converge_after_a_crash_at_every_point() {
         points::CURRENT_MOVED,
         points::PENDING_REMOVED,
     ] {
-        let user = AppUser::create(&unique("crash_alt"), "%", "initial-Passw0rd-alt").await;
+        let alternating = Alternating::create(&moto, "crash_alt").await;
+        let arn = alternating.arn.clone();
+        let mut output = crash_then_converge(&moto, BINARY, &env, &arn, point, &MysqlLogins).await;
+        // The next rotation, back to the original user, passes every point but the clone's
+        // creation.
+        if point != points::CLONE_CREATED {
+            output.push_str(
+                &crash_then_converge(&moto, BINARY, &env, &arn, point, &MysqlLogins).await,
+            );
+        }
+        let mut secrets = moto.field_values(&arn, "password").await;
+        secrets.push(alternating.master_password.clone());
+        assert_no_secret_in(&output, &secrets, point);
+
+        alternating.drop().await;
+    }
+}
+
+/// A user with a database it may read, a master with every privilege WITH GRANT OPTION (as an
+/// RDS master), and the user's secret naming the master's.
+struct Alternating {
+    user: AppUser,
+    database: String,
+    master: String,
+    master_password: String,
+    arn: String,
+}
+
+impl Alternating {
+    async fn create(moto: &MotoSecretsManager, prefix: &str) -> Alternating {
+        let user = AppUser::create(&unique(prefix), "%", "initial-Passw0rd-alt").await;
         let database = unique("crash_db");
         let master = unique("crash_master");
         let master_password = format!("master-{master}-Pw");
@@ -118,28 +148,41 @@ async fn alternating_users_converge_after_a_crash_at_every_point() {
                 &secret.to_string(),
             )
             .await;
-
-        let mut output = crash_then_converge(&moto, BINARY, &env, &arn, point, &MysqlLogins).await;
-        // The next rotation, back to the original user, passes every point but the clone's
-        // creation.
-        if point != points::CLONE_CREATED {
-            output.push_str(
-                &crash_then_converge(&moto, BINARY, &env, &arn, point, &MysqlLogins).await,
-            );
+        Alternating {
+            user,
+            database,
+            master,
+            master_password,
+            arn,
         }
-        let mut secrets = moto.field_values(&arn, "password").await;
-        secrets.push(master_password.clone());
-        assert_no_secret_in(&output, &secrets, point);
+    }
 
+    async fn drop(self) {
         run_as_admin(&[
             format!(
                 "DROP USER IF EXISTS {}",
-                account_name(&format!("{}_clone", user.name), "%")
+                account_name(&format!("{}_clone", self.user.name), "%")
             ),
-            format!("DROP USER IF EXISTS {}", account_name(&master, "%")),
-            format!("DROP DATABASE IF EXISTS {}", quote_identifier(&database)),
+            format!("DROP USER IF EXISTS {}", account_name(&self.master, "%")),
+            format!(
+                "DROP DATABASE IF EXISTS {}",
+                quote_identifier(&self.database)
+            ),
         ])
         .await;
-        user.drop().await;
+        self.user.drop().await;
+    }
+}
+
+#[tokio::test]
+async fn duplicate_invocations_of_every_step_leave_one_correct_end_state() {
+    let moto = MotoSecretsManager::connect(&stack::moto().await.endpoint()).await;
+    for strategy in ["single-user", "alternating-users"] {
+        let env = environment(&moto, strategy).await;
+        let alternating = Alternating::create(&moto, "dup").await;
+        for _ in 0..2 {
+            duplicate_steps_converge(&moto, BINARY, &env, &alternating.arn, &MysqlLogins).await;
+        }
+        alternating.drop().await;
     }
 }

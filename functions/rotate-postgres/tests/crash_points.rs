@@ -8,7 +8,7 @@ mod support;
 use async_trait::async_trait;
 use rotate_postgres::sql::{quote_identifier, quote_literal, scram_verifier};
 use rotation::crash::points;
-use rotation_tests::crash_matrix::{crash_then_converge, Credentials};
+use rotation_tests::crash_matrix::{crash_then_converge, duplicate_steps_converge, Credentials};
 use rotation_tests::secrets_manager::MotoSecretsManager;
 use rotation_tests::stack;
 use secrecy::{ExposeSecret, SecretString};
@@ -125,4 +125,48 @@ async fn alternating_users_converge_after_a_crash_at_every_point() {
         role.drop().await;
     }
     support::assert_no_known_secret_in_server_log().await;
+}
+
+#[tokio::test]
+async fn duplicate_invocations_of_every_step_leave_one_correct_end_state() {
+    let moto = MotoSecretsManager::connect(&stack::moto().await.endpoint()).await;
+    for strategy in ["single-user", "alternating-users"] {
+        let env = environment(&moto, strategy).await;
+        let role = AppRole::create(&unique("dup"), "initial-Passw0rd-dup").await;
+        let master = unique("dup_master");
+        let master_password = format!("master-{master}-Pw");
+        let verifier = scram_verifier(&SecretString::from(master_password.clone()));
+        run_as_superuser(&format!(
+            "CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}; GRANT {} TO {} WITH ADMIN OPTION;",
+            quote_identifier(&master),
+            quote_literal(verifier.expose_secret()),
+            quote_identifier(&role.name),
+            quote_identifier(&master),
+        ))
+        .await;
+        let master_arn = moto
+            .create_secret(
+                &MotoSecretsManager::unique_name("pg-dup-master"),
+                &template_secret(&master, &master_password).await.to_string(),
+            )
+            .await;
+        let mut secret = template_secret(&role.name, &role.password).await;
+        secret["masterarn"] = json!(master_arn);
+        let arn = moto
+            .create_secret(
+                &MotoSecretsManager::unique_name("pg-dup"),
+                &secret.to_string(),
+            )
+            .await;
+        for _ in 0..2 {
+            duplicate_steps_converge(&moto, BINARY, &env, &arn, &PostgresLogins).await;
+        }
+        run_as_superuser(&format!(
+            "DROP ROLE IF EXISTS {}; DROP ROLE IF EXISTS {};",
+            quote_identifier(&format!("{}_clone", role.name)),
+            quote_identifier(&master)
+        ))
+        .await;
+        role.drop().await;
+    }
 }
