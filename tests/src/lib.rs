@@ -7,6 +7,7 @@ pub mod crash_matrix;
 pub mod hostile;
 pub mod http;
 pub mod leaks;
+pub mod load;
 pub mod orchestrator;
 pub mod runtime_api;
 pub mod secrets_manager;

@@ -186,3 +186,46 @@ async fn duplicate_invocations_of_every_step_leave_one_correct_end_state() {
         alternating.drop().await;
     }
 }
+
+/// Applications keep logging in while 50 alternating-users rotations run back to back: a login
+/// that fails with cached credentials succeeds after one re-read of `AWSCURRENT`, every time.
+#[tokio::test]
+async fn fifty_alternating_rotations_under_load_fail_no_login_after_a_re_read() {
+    let moto = MotoSecretsManager::connect(&stack::moto().await.endpoint()).await;
+    let env = environment(&moto, "alternating-users").await;
+    let alternating = Alternating::create(&moto, "load").await;
+    let function = rotation_tests::runtime_api::LambdaFunction::start(
+        rotation_tests::runtime_api::FunctionSpec::new(BINARY).env(env),
+    )
+    .await
+    .expect("the function starts");
+    let orchestrator = rotation_tests::orchestrator::Orchestrator {
+        moto: &moto,
+        function: &function,
+    };
+    let rotations = async {
+        for _ in 0..50 {
+            orchestrator.rotate(&alternating.arn).await.expect_success();
+        }
+    };
+    let ((), report) = rotation_tests::load::logins_during(
+        &moto,
+        &alternating.arn,
+        &MysqlLogins,
+        std::time::Duration::from_millis(5),
+        rotations,
+    )
+    .await;
+    eprintln!("MariaDB under 50 rotations: {report:?}");
+    assert_eq!(report.failed_after_re_read, 0, "{report:?}");
+    assert!(
+        report.logins >= 50,
+        "the client kept logging in: {report:?}"
+    );
+    assert!(
+        report.re_reads > 0,
+        "cached credentials did go stale: {report:?}"
+    );
+    function.stop().await;
+    alternating.drop().await;
+}

@@ -170,3 +170,78 @@ async fn duplicate_invocations_of_every_step_leave_one_correct_end_state() {
         role.drop().await;
     }
 }
+
+/// Applications keep logging in while 50 alternating-users rotations run back to back: a login
+/// that fails with cached credentials succeeds after one re-read of `AWSCURRENT`, every time.
+#[tokio::test]
+async fn fifty_alternating_rotations_under_load_fail_no_login_after_a_re_read() {
+    let moto = MotoSecretsManager::connect(&stack::moto().await.endpoint()).await;
+    let env = environment(&moto, "alternating-users").await;
+    let role = AppRole::create(&unique("load"), "initial-Passw0rd-load").await;
+    let master = unique("load_master");
+    let master_password = format!("master-{master}-Pw");
+    let verifier = scram_verifier(&SecretString::from(master_password.clone()));
+    run_as_superuser(&format!(
+        "CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}; GRANT {} TO {} WITH ADMIN OPTION;",
+        quote_identifier(&master),
+        quote_literal(verifier.expose_secret()),
+        quote_identifier(&role.name),
+        quote_identifier(&master),
+    ))
+    .await;
+    let master_arn = moto
+        .create_secret(
+            &MotoSecretsManager::unique_name("pg-load-master"),
+            &template_secret(&master, &master_password).await.to_string(),
+        )
+        .await;
+    let mut secret = template_secret(&role.name, &role.password).await;
+    secret["masterarn"] = json!(master_arn);
+    let arn = moto
+        .create_secret(
+            &MotoSecretsManager::unique_name("pg-load"),
+            &secret.to_string(),
+        )
+        .await;
+
+    let function = rotation_tests::runtime_api::LambdaFunction::start(
+        rotation_tests::runtime_api::FunctionSpec::new(BINARY).env(env),
+    )
+    .await
+    .expect("the function starts");
+    let orchestrator = rotation_tests::orchestrator::Orchestrator {
+        moto: &moto,
+        function: &function,
+    };
+    let rotations = async {
+        for _ in 0..50 {
+            orchestrator.rotate(&arn).await.expect_success();
+        }
+    };
+    let ((), report) = rotation_tests::load::logins_during(
+        &moto,
+        &arn,
+        &PostgresLogins,
+        std::time::Duration::from_millis(5),
+        rotations,
+    )
+    .await;
+    eprintln!("PostgreSQL under 50 rotations: {report:?}");
+    assert_eq!(report.failed_after_re_read, 0, "{report:?}");
+    assert!(
+        report.logins >= 50,
+        "the client kept logging in: {report:?}"
+    );
+    assert!(
+        report.re_reads > 0,
+        "cached credentials did go stale: {report:?}"
+    );
+    function.stop().await;
+    run_as_superuser(&format!(
+        "DROP ROLE IF EXISTS {}; DROP ROLE IF EXISTS {};",
+        quote_identifier(&format!("{}_clone", role.name)),
+        quote_identifier(&master)
+    ))
+    .await;
+    role.drop().await;
+}
