@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -22,6 +23,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
@@ -69,6 +72,8 @@ pub struct ReferenceProvider {
     state: Arc<Mutex<ProviderState>>,
     address: SocketAddr,
     server: JoinHandle<()>,
+    /// The HTTPS front, when one was started.
+    tls_front: Option<JoinHandle<()>>,
 }
 
 fn lock(state: &Mutex<ProviderState>) -> MutexGuard<'_, ProviderState> {
@@ -103,7 +108,54 @@ impl ReferenceProvider {
             state,
             address,
             server,
+            tls_front: None,
         }
+    }
+
+    /// Serves the provider over HTTPS too, with `certificate` and `key` (PEM files), on another
+    /// loopback port, which it returns: TLS is terminated there and the bytes passed on.
+    pub async fn serve_https(
+        &mut self,
+        certificate: &std::path::Path,
+        key: &std::path::Path,
+    ) -> u16 {
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(certificate)
+            .expect("the certificate file")
+            .collect::<Result<_, _>>()
+            .expect("PEM certificates");
+        let key = PrivateKeyDer::from_pem_file(key).expect("a PEM private key");
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("a usable certificate and key");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("a free loopback port for the HTTPS front");
+        let port = listener
+            .local_addr()
+            .expect("the listener's address")
+            .port();
+        let backend = self.address;
+        self.tls_front = Some(tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // A client that refuses the certificate ends its own connection: nothing
+                    // to report here, the client's error is what the tests look at.
+                    let Ok(mut tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    if let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await {
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                    }
+                });
+            }
+        }));
+        port
     }
 
     pub fn base_url(&self) -> String {
@@ -206,6 +258,9 @@ impl ReferenceProvider {
 impl Drop for ReferenceProvider {
     fn drop(&mut self) {
         self.server.abort();
+        if let Some(front) = &self.tls_front {
+            front.abort();
+        }
     }
 }
 

@@ -237,3 +237,64 @@ async fn a_slow_provider_times_out_with_a_retryable_error_and_the_retry_adopts_t
     assert!(provider.most_live() <= 2, "the issued key was adopted");
     assert_nothing_leaked(&provider, &fixture, &[message]);
 }
+
+/// Over HTTPS, the provider's certificate is verified against `CA_BUNDLE` (beside the public
+/// roots), by host name or IP address; a certificate from another CA is refused with a clear,
+/// retryable error before any key is issued.
+#[tokio::test]
+async fn an_https_provider_is_verified_and_a_wrong_ca_is_refused() {
+    let tls = rotation_tests::stack::tls().await;
+    let mut provider = ReferenceProvider::start().await;
+    let port = provider
+        .serve_https(tls.server_cert_path(), tls.server_key_path())
+        .await;
+    for host in ["localhost", "127.0.0.1"] {
+        let env = [
+            ("API_KEY_PROVIDER".to_owned(), "http".to_owned()),
+            ("API_BASE_URL".to_owned(), format!("https://{host}:{port}")),
+            (
+                "CA_BUNDLE".to_owned(),
+                tls.ca_cert_path().display().to_string(),
+            ),
+        ];
+        let fixture = Fixture::start("api-key-tls", &http_secret(&provider), &env).await;
+        fixture.rotate().await.expect_success();
+        let key = fixture.field_at("AWSCURRENT", "api_key").await;
+        assert!(
+            provider.authenticates(&key).await,
+            "{host}: the new key works"
+        );
+    }
+
+    let issued = provider.live_keys().len();
+    let env = [
+        ("API_KEY_PROVIDER".to_owned(), "http".to_owned()),
+        (
+            "API_BASE_URL".to_owned(),
+            format!("https://localhost:{port}"),
+        ),
+        (
+            "CA_BUNDLE".to_owned(),
+            tls.wrong_ca_cert_path().display().to_string(),
+        ),
+    ];
+    let fixture = Fixture::start("api-key-wrong-ca", &http_secret(&provider), &env).await;
+    let record = fixture.rotate().await;
+    let (error_type, message) = record
+        .failure()
+        .expect("createSecret fails")
+        .invocation
+        .clone()
+        .failed()
+        .expect("an error answer");
+    assert_eq!(error_type, "TargetUnreachable", "{message}");
+    assert!(
+        message.contains("GET /keys") && message.to_lowercase().contains("certificate"),
+        "{message}"
+    );
+    assert_eq!(
+        provider.live_keys().len(),
+        issued + 1,
+        "only the hand-made key was added"
+    );
+}
