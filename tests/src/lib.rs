@@ -4,6 +4,7 @@
 
 pub mod api_provider;
 pub mod crash_matrix;
+pub mod faults;
 pub mod hostile;
 pub mod http;
 pub mod leaks;

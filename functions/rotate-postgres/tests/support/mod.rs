@@ -333,6 +333,7 @@ pub fn assert_rotated(labels: &BTreeMap<String, Vec<String>>, new: &str, old: &s
     );
 }
 
+#[allow(unused_imports)] // Not every suite checks a text of its own.
 pub use rotation_tests::leaks::assert_no_secret_in;
 
 /// The part of the server log written after `offset` bytes.
