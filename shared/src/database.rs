@@ -149,6 +149,36 @@ impl DatabaseConfig {
 /// whatever the number of connection attempts it needs.
 pub const STEP_BUDGET: Duration = Duration::from_secs(25);
 
+/// Runs a step's database work on the server of `versions`' pending secret within
+/// [`STEP_BUDGET`]; a target error that does not say which server it came from gets the
+/// server's address (a statement's error names the account, not where it ran).
+pub async fn on_pending_server<T>(
+    step: &str,
+    versions: &crate::SecretVersions<'_>,
+    family: &EngineFamily,
+    work: impl Future<Output = Result<T, RotationError>>,
+) -> Result<T, RotationError> {
+    let result = within_budget(step, work).await;
+    let Err(RotationError::Target(mut error)) = result else {
+        return result;
+    };
+    // A refused version keeps the AWS templates' exact wording; it names no server anyway.
+    if error.kind == crate::target::TargetErrorKind::InvalidSecret {
+        return Err(error.into());
+    }
+    let pending = match versions.pending().await {
+        Ok(document) => DatabaseSecret::from_document(document, family, "AWSPENDING version").ok(),
+        Err(_) => None,
+    };
+    if let Some(pending) = pending {
+        let server = login::host_and_port(&pending.host, pending.port);
+        if !error.message.contains(&server) {
+            error.message = format!("{} (server {server})", error.message);
+        }
+    }
+    Err(error.into())
+}
+
 /// Runs a step's database work within [`STEP_BUDGET`].
 pub async fn within_budget<T>(
     step: &str,

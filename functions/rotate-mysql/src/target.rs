@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rotation::config::ConfigError;
-use rotation::database::{within_budget, DatabaseSecret, MYSQL};
+use rotation::database::{on_pending_server, DatabaseSecret, MYSQL};
 use rotation::master::{MasterSecrets, RdsLookup};
 use rotation::store::SecretStore;
 use rotation::target::RollBack;
@@ -74,7 +74,7 @@ impl Target for MysqlTarget {
     }
 
     async fn apply(&self, versions: &SecretVersions<'_>) -> Result<(), RotationError> {
-        within_budget("setSecret", async {
+        on_pending_server("setSecret", versions, &MYSQL, async {
             match self.config.database.strategy {
                 Strategy::SingleUser => single_user::apply(&self.connector, versions).await,
                 Strategy::AlternatingUsers => {
@@ -86,7 +86,7 @@ impl Target for MysqlTarget {
     }
 
     async fn verify(&self, versions: &SecretVersions<'_>) -> Result<(), RotationError> {
-        within_budget("testSecret", async {
+        on_pending_server("testSecret", versions, &MYSQL, async {
             let pending = database_secret(versions.pending().await?, "AWSPENDING version")?;
             self.connector.verify_login(&pending).await?;
             tracing::info!(
@@ -101,8 +101,10 @@ impl Target for MysqlTarget {
     async fn roll_back(&self, versions: &SecretVersions<'_>) -> Result<RollBack, RotationError> {
         match self.config.database.strategy {
             Strategy::SingleUser => {
-                within_budget(
+                on_pending_server(
                     "testSecret's roll-back",
+                    versions,
+                    &MYSQL,
                     single_user::roll_back(&self.connector, versions),
                 )
                 .await

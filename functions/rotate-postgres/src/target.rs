@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rotation::config::ConfigError;
-use rotation::database::{within_budget, DatabaseSecret, POSTGRES};
+use rotation::database::{on_pending_server, DatabaseSecret, POSTGRES};
 use rotation::store::SecretStore;
 use rotation::target::RollBack;
 use rotation::{RotationError, SecretDocument, SecretVersions, Target, TargetError};
@@ -70,7 +70,7 @@ impl Target for PostgresTarget {
     }
 
     async fn apply(&self, versions: &SecretVersions<'_>) -> Result<(), RotationError> {
-        within_budget("setSecret", async {
+        on_pending_server("setSecret", versions, &POSTGRES, async {
             match self.config.strategy {
                 Strategy::SingleUser => single_user::apply(&self.connector, versions).await,
                 Strategy::AlternatingUsers => {
@@ -82,7 +82,7 @@ impl Target for PostgresTarget {
     }
 
     async fn verify(&self, versions: &SecretVersions<'_>) -> Result<(), RotationError> {
-        within_budget("testSecret", async {
+        on_pending_server("testSecret", versions, &POSTGRES, async {
             let pending = database_secret(versions.pending().await?, "AWSPENDING version")?;
             self.connector.verify_login(&pending).await?;
             tracing::info!(
@@ -97,8 +97,10 @@ impl Target for PostgresTarget {
     async fn roll_back(&self, versions: &SecretVersions<'_>) -> Result<RollBack, RotationError> {
         match self.config.strategy {
             Strategy::SingleUser => {
-                within_budget(
+                on_pending_server(
                     "testSecret's roll-back",
+                    versions,
+                    &POSTGRES,
                     single_user::roll_back(&self.connector, versions),
                 )
                 .await
