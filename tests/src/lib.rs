@@ -3,6 +3,7 @@
 //! that plays Secrets Manager.
 
 pub mod http;
+pub mod login;
 pub mod orchestrator;
 pub mod runtime_api;
 pub mod secrets_manager;
