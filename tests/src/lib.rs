@@ -2,6 +2,7 @@
 //! the Lambda Runtime API emulator that runs the real function binaries, and the orchestrator
 //! that plays Secrets Manager.
 
+pub mod events;
 pub mod http;
 pub mod login;
 pub mod orchestrator;
