@@ -1,0 +1,213 @@
+//! What the demo rotates: one implementation of [`DemoTarget`] per `--target`. Each starts its
+//! server from the local stack, creates the application user (and, for alternating users, a
+//! master user), gives the secrets in the AWS templates' format, and answers whether a
+//! credential logs in. A new target (the API-key function against the reference provider) is
+//! one more implementation and one more arm in [`start`].
+
+use async_trait::async_trait;
+use rotation_tests::login::{self, Login};
+use rotation_tests::stack::{self, random_hex, MariaDb, Postgres};
+use serde_json::{json, Value};
+use sqlx::{AssertSqlSafe, Connection, MySqlConnection, PgConnection};
+
+use crate::{Strategy, TargetKind};
+
+/// The application user the demo rotates, and the master user alternating users need. The
+/// stack is new for every demo run, so fixed names cannot collide.
+const USER: &str = "demo_app";
+const MASTER: &str = "demo_master";
+
+/// The secrets a target starts with, in the AWS templates' format.
+pub struct Seeded {
+    /// The rotated secret (the demo adds `masterarn` once the master secret exists).
+    pub secret: Value,
+    /// The master user's secret, for alternating users.
+    pub master_secret: Option<Value>,
+}
+
+#[async_trait]
+pub trait DemoTarget {
+    /// The function crate (and binary) that rotates this target.
+    fn function(&self) -> &'static str;
+    /// The server, for the story: "PostgreSQL 15 on localhost:41234".
+    fn server(&self) -> String;
+    /// Creates the users and returns their secrets.
+    async fn seed(&self) -> Result<Seeded, String>;
+    /// The function's environment besides the Secrets Manager endpoint.
+    fn function_env(&self) -> Vec<(String, String)>;
+    /// Whether the credentials of one secret version log in.
+    async fn login(&self, version: &Value) -> Login;
+}
+
+/// Starts the server `kind` needs (moto is started by the caller) and returns the target.
+pub async fn start(kind: TargetKind, strategy: Strategy) -> Result<Box<dyn DemoTarget>, String> {
+    Ok(match kind {
+        TargetKind::Postgres => Box::new(PostgresDemo {
+            pg: stack::try_postgres()
+                .await
+                .map_err(|error| format!("PostgreSQL could not start: {error}"))?,
+            strategy,
+        }),
+        TargetKind::MySql => Box::new(MariaDbDemo {
+            db: stack::try_mariadb()
+                .await
+                .map_err(|error| format!("MariaDB could not start: {error}"))?,
+            strategy,
+        }),
+    })
+}
+
+fn new_password() -> Result<String, String> {
+    random_hex(16).map_err(|error| error.to_string())
+}
+
+/// `username` and `password` of a secret version.
+fn credentials(version: &Value) -> Option<(&str, &str)> {
+    Some((version["username"].as_str()?, version["password"].as_str()?))
+}
+
+fn function_env(strategy: Strategy, ca_bundle: &std::path::Path) -> Vec<(String, String)> {
+    vec![
+        ("ROTATION_STRATEGY".to_owned(), strategy.as_str().to_owned()),
+        ("CA_BUNDLE".to_owned(), ca_bundle.display().to_string()),
+    ]
+}
+
+struct PostgresDemo {
+    pg: &'static Postgres,
+    strategy: Strategy,
+}
+
+#[async_trait]
+impl DemoTarget for PostgresDemo {
+    fn function(&self) -> &'static str {
+        "rotate-postgres"
+    }
+
+    fn server(&self) -> String {
+        format!("PostgreSQL 15 on {}:{}", self.pg.host(), self.pg.port())
+    }
+
+    async fn seed(&self) -> Result<Seeded, String> {
+        let password = new_password()?;
+        // Created with a SCRAM verifier, as the function itself does, so not even the demo's
+        // own passwords reach the server's statement log.
+        let verifier =
+            |password: &str| postgres_protocol::password::scram_sha_256(password.as_bytes());
+        let mut statements = vec![format!(
+            "CREATE ROLE {USER} LOGIN PASSWORD '{}'",
+            verifier(&password)
+        )];
+        let mut master_secret = None;
+        if self.strategy == Strategy::AlternatingUsers {
+            let master_password = new_password()?;
+            // CREATEROLE, not superuser: the situation of an RDS master user.
+            statements.push(format!(
+                "CREATE ROLE {MASTER} LOGIN CREATEROLE PASSWORD '{}'",
+                verifier(&master_password)
+            ));
+            master_secret = Some(json!({
+                "engine": "postgres", "host": self.pg.host(), "port": self.pg.port(),
+                "username": MASTER, "password": master_password,
+            }));
+        }
+        let mut superuser = PgConnection::connect(&self.pg.superuser_url())
+            .await
+            .map_err(|error| format!("the PostgreSQL superuser cannot log in: {error}"))?;
+        for statement in statements {
+            sqlx::raw_sql(AssertSqlSafe(statement))
+                .execute(&mut superuser)
+                .await
+                .map_err(|error| format!("creating the demo roles failed: {error}"))?;
+        }
+        let _ = superuser.close().await;
+        Ok(Seeded {
+            secret: json!({
+                "engine": "postgres", "host": self.pg.host(), "port": self.pg.port(),
+                "dbname": "postgres", "username": USER, "password": password,
+            }),
+            master_secret,
+        })
+    }
+
+    fn function_env(&self) -> Vec<(String, String)> {
+        function_env(self.strategy, self.pg.ca_cert_path())
+    }
+
+    async fn login(&self, version: &Value) -> Login {
+        match credentials(version) {
+            Some((user, password)) => login::postgres(self.pg, user, password).await,
+            None => Login::Failed("the version has no username or password".to_owned()),
+        }
+    }
+}
+
+struct MariaDbDemo {
+    db: &'static MariaDb,
+    strategy: Strategy,
+}
+
+#[async_trait]
+impl DemoTarget for MariaDbDemo {
+    fn function(&self) -> &'static str {
+        "rotate-mysql"
+    }
+
+    fn server(&self) -> String {
+        format!("MariaDB 10.11 on {}:{}", self.db.host(), self.db.port())
+    }
+
+    async fn seed(&self) -> Result<Seeded, String> {
+        let password = new_password()?;
+        // Hex passwords need no escaping; the server's log lives in the stack's directory,
+        // which is removed at the end.
+        let mut statements = vec![
+            format!("CREATE USER '{USER}'@'%' IDENTIFIED BY '{password}'"),
+            "CREATE DATABASE demo".to_owned(),
+            format!("GRANT SELECT, INSERT ON demo.* TO '{USER}'@'%'"),
+        ];
+        let mut master_secret = None;
+        if self.strategy == Strategy::AlternatingUsers {
+            let master_password = new_password()?;
+            // All privileges with grant option: what an RDS master user holds.
+            statements.push(format!(
+                "CREATE USER '{MASTER}'@'%' IDENTIFIED BY '{master_password}'"
+            ));
+            statements.push(format!(
+                "GRANT ALL PRIVILEGES ON *.* TO '{MASTER}'@'%' WITH GRANT OPTION"
+            ));
+            master_secret = Some(json!({
+                "engine": "mariadb", "host": self.db.host(), "port": self.db.port(),
+                "username": MASTER, "password": master_password,
+            }));
+        }
+        let mut admin = MySqlConnection::connect(&self.db.admin_url())
+            .await
+            .map_err(|error| format!("the MariaDB admin cannot log in: {error}"))?;
+        for statement in statements {
+            sqlx::raw_sql(AssertSqlSafe(statement))
+                .execute(&mut admin)
+                .await
+                .map_err(|error| format!("creating the demo users failed: {error}"))?;
+        }
+        let _ = admin.close().await;
+        Ok(Seeded {
+            secret: json!({
+                "engine": "mariadb", "host": self.db.host(), "port": self.db.port(),
+                "username": USER, "password": password,
+            }),
+            master_secret,
+        })
+    }
+
+    fn function_env(&self) -> Vec<(String, String)> {
+        function_env(self.strategy, self.db.ca_cert_path())
+    }
+
+    async fn login(&self, version: &Value) -> Login {
+        match credentials(version) {
+            Some((user, password)) => login::mariadb(self.db, user, password).await,
+            None => Login::Failed("the version has no username or password".to_owned()),
+        }
+    }
+}
