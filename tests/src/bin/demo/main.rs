@@ -186,7 +186,7 @@ async fn run(options: &Options) -> Result<(), String> {
         let master_arn = moto.create_secret("demo/master", &master.to_string()).await;
         println!(
             "2. Master user {} and its secret {master_arn}.",
-            master["username"].as_str().unwrap_or_default()
+            target.principal(master)
         );
         secret["masterarn"] = Value::from(master_arn);
     }
@@ -196,7 +196,7 @@ async fn run(options: &Options) -> Result<(), String> {
     println!(
         "{}. Application user {} and its secret, in the AWS templates' format:\n     {arn}\n     {}",
         if seeded.master_secret.is_some() { 3 } else { 2 },
-        secret["username"].as_str().unwrap_or_default(),
+        target.principal(&secret),
         redacted(&secret)
     );
 
@@ -324,23 +324,25 @@ async fn rotate(
         return Err("the password did not change".to_owned());
     }
     passwords.push(new_password);
+    // Single user changes the one user's password, so the old one must stop working; with
+    // two principals (alternating users) the previous one stays valid until its next turn.
     let previous = target.login(&old_current).await;
-    let retired = old_current["username"] == new_current["username"];
-    match (retired, &previous) {
+    let (new_principal, old_principal) = (
+        target.principal(&new_current),
+        target.principal(&old_current),
+    );
+    match (new_principal == old_principal, &previous) {
         (true, Login::Rejected) => println!(
-            "  Result: {} has a new password (not shown); the old one is rejected.",
-            new_current["username"].as_str().unwrap_or_default()
+            "  Result: {new_principal} has a new password (not shown); the old one is rejected."
         ),
         (false, Login::Ok) => println!(
-            "  Result: {} now logs in with a new password (not shown); {} still logs in, so \
-             applications holding AWSPREVIOUS keep working until the next rotation changes it.",
-            new_current["username"].as_str().unwrap_or_default(),
-            old_current["username"].as_str().unwrap_or_default()
+            "  Result: {new_principal} now logs in with a new password (not shown); \
+             {old_principal} still logs in, so applications holding AWSPREVIOUS keep working \
+             until the next rotation changes it."
         ),
         (_, outcome) => {
             return Err(format!(
-                "the previous credentials ({}) ended as {outcome:?}",
-                old_current["username"].as_str().unwrap_or_default()
+                "the previous credentials ({old_principal}) ended as {outcome:?}"
             ))
         }
     }
@@ -388,10 +390,7 @@ async fn show(target: &dyn DemoTarget, versions: &[Version]) {
                 Login::Rejected => "rejected".to_owned(),
                 Login::Failed(error) => format!("login failed: {error}"),
             };
-            (
-                version.value["username"].as_str().unwrap_or("?").to_owned(),
-                outcome,
-            )
+            (target.principal(&version.value), outcome)
         };
         println!(
             "      {:<12} {}  {user:<16} {outcome}",

@@ -35,8 +35,13 @@ pub trait DemoTarget {
     async fn seed(&self) -> Result<Seeded, String>;
     /// The function's environment besides the Secrets Manager endpoint.
     fn function_env(&self) -> Vec<(String, String)>;
-    /// Whether the credentials of one secret version log in.
+    /// Whether the credentials of one secret version are accepted (a database login; for an
+    /// API key, a call to the provider).
     async fn login(&self, version: &Value) -> Login;
+    /// Whose credentials a secret version holds, for the story: the user name by default.
+    fn principal(&self, version: &Value) -> String {
+        version["username"].as_str().unwrap_or("?").to_owned()
+    }
 }
 
 /// Starts the server `kind` needs (moto is started by the caller) and returns the target.
@@ -64,6 +69,25 @@ fn new_password() -> Result<String, String> {
 /// `username` and `password` of a secret version.
 fn credentials(version: &Value) -> Option<(&str, &str)> {
     Some((version["username"].as_str()?, version["password"].as_str()?))
+}
+
+/// Logs in at `url` (the server's administrator) and runs `statements` in order.
+async fn run_all<C>(url: &str, statements: Vec<String>) -> Result<(), String>
+where
+    C: Connection,
+    for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+{
+    let mut admin = C::connect(url)
+        .await
+        .map_err(|error| format!("the administrator cannot log in: {error}"))?;
+    for statement in statements {
+        sqlx::raw_sql(AssertSqlSafe(statement))
+            .execute(&mut admin)
+            .await
+            .map_err(|error| format!("creating the demo users failed: {error}"))?;
+    }
+    let _ = admin.close().await;
+    Ok(())
 }
 
 fn function_env(strategy: Strategy, ca_bundle: &std::path::Path) -> Vec<(String, String)> {
@@ -111,16 +135,7 @@ impl DemoTarget for PostgresDemo {
                 "username": MASTER, "password": master_password,
             }));
         }
-        let mut superuser = PgConnection::connect(&self.pg.superuser_url())
-            .await
-            .map_err(|error| format!("the PostgreSQL superuser cannot log in: {error}"))?;
-        for statement in statements {
-            sqlx::raw_sql(AssertSqlSafe(statement))
-                .execute(&mut superuser)
-                .await
-                .map_err(|error| format!("creating the demo roles failed: {error}"))?;
-        }
-        let _ = superuser.close().await;
+        run_all::<PgConnection>(&self.pg.superuser_url(), statements).await?;
         Ok(Seeded {
             secret: json!({
                 "engine": "postgres", "host": self.pg.host(), "port": self.pg.port(),
@@ -181,16 +196,7 @@ impl DemoTarget for MariaDbDemo {
                 "username": MASTER, "password": master_password,
             }));
         }
-        let mut admin = MySqlConnection::connect(&self.db.admin_url())
-            .await
-            .map_err(|error| format!("the MariaDB admin cannot log in: {error}"))?;
-        for statement in statements {
-            sqlx::raw_sql(AssertSqlSafe(statement))
-                .execute(&mut admin)
-                .await
-                .map_err(|error| format!("creating the demo users failed: {error}"))?;
-        }
-        let _ = admin.close().await;
+        run_all::<MySqlConnection>(&self.db.admin_url(), statements).await?;
         Ok(Seeded {
             secret: json!({
                 "engine": "mariadb", "host": self.db.host(), "port": self.db.port(),
