@@ -26,21 +26,26 @@ pub fn repository_root() -> PathBuf {
     crate_dir.parent().unwrap_or(crate_dir).to_path_buf()
 }
 
+/// The paths in `dir`.
+fn entries(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let listing = std::fs::read_dir(dir)
+        .map_err(|error| format!("cannot list {}: {error}", dir.display()))?;
+    listing
+        .map(|entry| {
+            entry
+                .map(|entry| entry.path())
+                .map_err(|error| format!("cannot list {}: {error}", dir.display()))
+        })
+        .collect()
+}
+
 /// The names of the subdirectories of `dir` for which `keep` holds, sorted.
 fn subdirectories(dir: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<String>, String> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|error| format!("cannot list {}: {error}", dir.display()))?;
-    let mut names = Vec::new();
-    for entry in entries {
-        let path = entry
-            .map_err(|error| format!("cannot list {}: {error}", dir.display()))?
-            .path();
-        if path.is_dir() && keep(&path) {
-            if let Some(name) = path.file_name() {
-                names.push(name.to_string_lossy().into_owned());
-            }
-        }
-    }
+    let mut names: Vec<String> = entries(dir)?
+        .into_iter()
+        .filter(|path| path.is_dir() && keep(path))
+        .filter_map(|path| Some(path.file_name()?.to_string_lossy().into_owned()))
+        .collect();
     names.sort();
     Ok(names)
 }
@@ -78,15 +83,10 @@ impl EventFiles {
     /// Manager ARN as `SecretId` and a `ClientRequestToken`, and every step must have its file.
     pub fn load(function: &str) -> Result<EventFiles, String> {
         let dir = repository_root().join("events").join(function);
-        let entries = std::fs::read_dir(&dir)
-            .map_err(|error| format!("cannot list {}: {error}", dir.display()))?;
-        let mut events = Vec::new();
-        for entry in entries {
-            let path = entry
-                .map_err(|error| format!("cannot list {}: {error}", dir.display()))?
-                .path();
-            events.push(read_event(&path)?);
-        }
+        let mut events = entries(&dir)?
+            .iter()
+            .map(|path| read_event(path))
+            .collect::<Result<Vec<_>, _>>()?;
         for step in STEPS {
             let count = events.iter().filter(|event| event.step == step).count();
             if count != 1 {
