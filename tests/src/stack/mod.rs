@@ -22,13 +22,14 @@ pub mod moto;
 pub mod postgres;
 pub mod tls;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tokio::sync::OnceCell;
 
 pub use mariadb::MariaDb;
 pub use moto::Moto;
 pub use postgres::Postgres;
+pub use process::random_hex;
 pub use tls::Tls;
 
 /// Why a part of the stack could not start. The messages name the service, the command or
@@ -162,6 +163,12 @@ pub async fn try_mariadb() -> Result<&'static MariaDb, &'static StackError> {
 pub async fn try_tls() -> Result<&'static Tls, &'static StackError> {
     static CELL: OnceCell<Result<Tls, StackError>> = OnceCell::const_new();
     CELL.get_or_init(tls::generate).await.as_ref()
+}
+
+/// The temporary directory every server of this process lives under; the watchdog removes it
+/// once the process has ended and the servers have stopped.
+pub async fn temporary_directory() -> Result<&'static Path, &'static StackError> {
+    session::session().await.map(session::Session::root)
 }
 
 /// Turns a failure of a shared part into an error owned by the service that needed it.

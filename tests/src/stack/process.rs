@@ -228,7 +228,7 @@ pub(crate) fn free_port() -> Result<u16, StackError> {
 
 /// `bytes` random bytes from the OS as lowercase hex: passwords and serial numbers that need
 /// no quoting in SQL, URLs or command lines.
-pub(crate) fn random_hex(bytes: usize) -> Result<String, StackError> {
+pub fn random_hex(bytes: usize) -> Result<String, StackError> {
     let mut buffer = vec![0u8; bytes];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut urandom| urandom.read_exact(&mut buffer))

@@ -22,7 +22,7 @@ use rotation_tests::runtime_api::{FunctionSpec, LambdaFunction};
 use rotation_tests::secrets_manager::MotoSecretsManager;
 use rotation_tests::stack::{self, MariaDb};
 use serde_json::{json, Value};
-use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlSslMode};
+use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 use sqlx::{AssertSqlSafe, Connection, MySqlConnection};
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_rotate-mysql");
@@ -46,14 +46,7 @@ pub async fn mariadb() -> &'static MariaDb {
     stack::mariadb().await
 }
 
-/// How a login attempt ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Login {
-    Ok,
-    /// The server refused the credentials (error 1045).
-    Rejected,
-    Failed(String),
-}
+pub use rotation_tests::login::Login;
 
 fn options(db: &MariaDb, user: &str, password: &str) -> MySqlConnectOptions {
     MySqlConnectOptions::new()
@@ -65,27 +58,9 @@ fn options(db: &MariaDb, user: &str, password: &str) -> MySqlConnectOptions {
         .ssl_ca(db.ca_cert_path())
 }
 
-/// Logs in over verified TLS and runs a query.
+/// Logs in over verified TLS and checks the session answers.
 pub async fn login(user: &str, password: &str) -> Login {
-    let db = mariadb().await;
-    match MySqlConnection::connect_with(&options(db, user, password)).await {
-        Ok(mut connection) => {
-            let outcome = match sqlx::raw_sql("SELECT 1").execute(&mut connection).await {
-                Ok(_) => Login::Ok,
-                Err(error) => Login::Failed(error.to_string()),
-            };
-            let _ = connection.close().await;
-            outcome
-        }
-        Err(sqlx::Error::Database(error))
-            if error
-                .try_downcast_ref::<MySqlDatabaseError>()
-                .is_some_and(|error| error.number() == 1045) =>
-        {
-            Login::Rejected
-        }
-        Err(error) => Login::Failed(error.to_string()),
-    }
+    rotation_tests::login::mariadb(mariadb().await, user, password).await
 }
 
 /// An admin session (all privileges, with grant option; never subject to `init_connect`).

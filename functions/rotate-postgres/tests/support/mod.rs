@@ -38,14 +38,7 @@ pub async fn postgres() -> &'static Postgres {
     stack::postgres().await
 }
 
-/// How a login attempt ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Login {
-    Ok,
-    /// The server refused the credentials (SQLSTATE 28P01 or 28000).
-    Rejected,
-    Failed(String),
-}
+pub use rotation_tests::login::Login;
 
 fn options(pg: &Postgres, user: &str, password: &str) -> PgConnectOptions {
     PgConnectOptions::new_without_pgpass()
@@ -58,25 +51,9 @@ fn options(pg: &Postgres, user: &str, password: &str) -> PgConnectOptions {
         .ssl_root_cert(pg.ca_cert_path())
 }
 
-/// Logs in over verified TLS and runs a query.
+/// Logs in over verified TLS and checks the session answers.
 pub async fn login(user: &str, password: &str) -> Login {
-    let pg = postgres().await;
-    match PgConnection::connect_with(&options(pg, user, password)).await {
-        Ok(mut connection) => {
-            let outcome = match sqlx::raw_sql("SELECT 1").execute(&mut connection).await {
-                Ok(_) => Login::Ok,
-                Err(error) => Login::Failed(error.to_string()),
-            };
-            let _ = connection.close().await;
-            outcome
-        }
-        Err(sqlx::Error::Database(error))
-            if matches!(error.code().as_deref(), Some("28P01" | "28000")) =>
-        {
-            Login::Rejected
-        }
-        Err(error) => Login::Failed(error.to_string()),
-    }
+    rotation_tests::login::postgres(postgres().await, user, password).await
 }
 
 /// A superuser session.
