@@ -5,13 +5,13 @@
 pub mod api_provider;
 pub mod crash_matrix;
 pub mod events;
-pub mod faults;
 pub mod hostile;
 pub mod http;
 pub mod leaks;
 pub mod load;
 pub mod login;
 pub mod orchestrator;
+pub mod proxy;
 pub mod runtime_api;
 pub mod secrets_manager;
 pub mod stack;

@@ -7,8 +7,8 @@ mod support;
 
 use std::time::Duration;
 
-use rotation_tests::faults::{TcpFault, TcpFaults};
 use rotation_tests::orchestrator::Orchestrator;
+use rotation_tests::proxy::{ConnectionFault, Proxy};
 use serde_json::json;
 use support::{login, mariadb, template_secret, unique, AppUser, Fixture, Login};
 
@@ -18,19 +18,16 @@ const STEP_BOUND: Duration = Duration::from_secs(28);
 #[tokio::test]
 async fn refused_and_cut_connections_are_classified_and_the_retry_finishes_the_rotation() {
     let db = mariadb().await;
-    let proxy = TcpFaults::start(
-        format!("127.0.0.1:{}", db.port())
-            .parse()
-            .expect("an address"),
-    )
-    .await;
+    let proxy = Proxy::tcp(([127, 0, 0, 1], db.port()).into())
+        .await
+        .expect("a proxy in front of MariaDB");
     for (what, ssl, fault) in [
-        ("refused", true, TcpFault::Refuse),
+        ("refused", true, ConnectionFault::Refuse),
         // TLS off so the proxy can see the statement; MariaDB's form is SET PASSWORD.
         (
             "cut mid-statement",
             false,
-            TcpFault::CutAfter("SET PASSWORD".to_owned()),
+            ConnectionFault::CutAfter("SET PASSWORD".to_owned()),
         ),
     ] {
         let user = AppUser::create(&unique("faults"), "%", "initial-Passw0rd-fault").await;
@@ -41,7 +38,7 @@ async fn refused_and_cut_connections_are_classified_and_the_retry_finishes_the_r
         }
         let fixture = Fixture::start(&secret, &[("CONNECT_TIMEOUT_SECONDS", "1")]).await;
         let orchestrator: Orchestrator<'_> = fixture.orchestrator();
-        proxy.inject(100, fault);
+        proxy.fail_connections(100, fault);
         let token = fixture.moto.start_rotation(&fixture.arn).await;
         let created = orchestrator
             .invoke(&fixture.arn, &token, "createSecret")

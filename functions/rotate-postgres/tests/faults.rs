@@ -7,8 +7,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use rotation_tests::faults::{HttpFault, HttpFaults, TcpFault, TcpFaults};
 use rotation_tests::orchestrator::{Orchestrator, RotationRecord};
+use rotation_tests::proxy::{ConnectionFault, Proxy, RequestFault};
 use rotation_tests::runtime_api::{FunctionSpec, LambdaFunction};
 use rotation_tests::secrets_manager::MotoSecretsManager;
 use rotation_tests::stack;
@@ -81,12 +81,9 @@ fn failure(record: &RotationRecord) -> (String, String) {
 
 #[tokio::test]
 async fn secrets_manager_errors_are_retryable_and_the_retry_finishes_the_rotation() {
-    let proxy = HttpFaults::start(
-        format!("127.0.0.1:{}", stack::moto().await.port())
-            .parse()
-            .expect("an address"),
-    )
-    .await;
+    let proxy = Proxy::aws_json(([127, 0, 0, 1], stack::moto().await.port()).into())
+        .await
+        .expect("a proxy in front of moto");
     let role = AppRole::create(&unique("sm_faults"), "initial-Passw0rd-smf").await;
     let (moto, function, arn) = start(&role, None, true, &proxy.endpoint(), &[]).await;
     let orchestrator = Orchestrator {
@@ -95,12 +92,12 @@ async fn secrets_manager_errors_are_retryable_and_the_retry_finishes_the_rotatio
     };
     // Three in a row: the SDK's own retries (three attempts) all meet the fault.
     for (operation, fault) in [
-        ("PutSecretValue", HttpFault::internal_error()),
-        ("DescribeSecret", HttpFault::throttling()),
-        ("UpdateSecretVersionStage", HttpFault::Drop),
-        ("GetSecretValue", HttpFault::internal_error()),
+        ("PutSecretValue", RequestFault::ServerError),
+        ("DescribeSecret", RequestFault::Throttling),
+        ("UpdateSecretVersionStage", RequestFault::Drop),
+        ("GetSecretValue", RequestFault::ServerError),
     ] {
-        proxy.inject(operation, 3, fault.clone());
+        proxy.fail_requests(Some(operation), 3, fault);
         let record = orchestrator.rotate(&arn).await;
         let (error_type, message) = failure(&record);
         assert_eq!(
@@ -122,19 +119,20 @@ async fn secrets_manager_errors_are_retryable_and_the_retry_finishes_the_rotatio
 
 #[tokio::test]
 async fn a_secrets_manager_that_answers_too_late_fails_the_step_within_its_bound() {
-    let proxy = HttpFaults::start(
-        format!("127.0.0.1:{}", stack::moto().await.port())
-            .parse()
-            .expect("an address"),
-    )
-    .await;
+    let proxy = Proxy::aws_json(([127, 0, 0, 1], stack::moto().await.port()).into())
+        .await
+        .expect("a proxy in front of moto");
     let role = AppRole::create(&unique("sm_slow"), "initial-Passw0rd-sms").await;
     let (moto, function, arn) = start(&role, None, true, &proxy.endpoint(), &[]).await;
     let orchestrator = Orchestrator {
         moto: &moto,
         function: &function,
     };
-    proxy.inject("DescribeSecret", 3, HttpFault::Late(Duration::from_secs(6)));
+    proxy.fail_requests(
+        Some("DescribeSecret"),
+        3,
+        RequestFault::Slow(Duration::from_secs(6)),
+    );
     let started = Instant::now();
     let record = orchestrator.rotate(&arn).await;
     let (error_type, message) = failure(&record);
@@ -152,12 +150,9 @@ async fn a_secrets_manager_that_answers_too_late_fails_the_step_within_its_bound
 #[tokio::test]
 async fn database_faults_are_classified_and_the_retry_finishes_the_rotation() {
     let pg = postgres().await;
-    let proxy = TcpFaults::start(
-        format!("127.0.0.1:{}", pg.port())
-            .parse()
-            .expect("an address"),
-    )
-    .await;
+    let proxy = Proxy::tcp(([127, 0, 0, 1], pg.port()).into())
+        .await
+        .expect("a proxy in front of PostgreSQL");
     let role = AppRole::create(&unique("db_faults"), "initial-Passw0rd-dbf").await;
     let endpoint = stack::moto().await.endpoint();
     let (moto, function, arn) = start(
@@ -175,10 +170,10 @@ async fn database_faults_are_classified_and_the_retry_finishes_the_rotation() {
     let mut current_password = role.password.clone();
 
     for (what, fault) in [
-        ("refused", TcpFault::Refuse),
-        ("slow", TcpFault::Delay(Duration::from_secs(3))),
+        ("refused", ConnectionFault::Refuse),
+        ("slow", ConnectionFault::Delay(Duration::from_secs(3))),
     ] {
-        proxy.inject(100, fault);
+        proxy.fail_connections(100, fault);
         let token = moto.start_rotation(&arn).await;
         let created = orchestrator.invoke(&arn, &token, "createSecret").await;
         assert!(created.invocation.clone().succeeded().is_ok(), "{what}");
@@ -214,12 +209,9 @@ async fn database_faults_are_classified_and_the_retry_finishes_the_rotation() {
 #[tokio::test]
 async fn a_connection_cut_mid_statement_is_finished_by_the_retry() {
     let pg = postgres().await;
-    let proxy = TcpFaults::start(
-        format!("127.0.0.1:{}", pg.port())
-            .parse()
-            .expect("an address"),
-    )
-    .await;
+    let proxy = Proxy::tcp(([127, 0, 0, 1], pg.port()).into())
+        .await
+        .expect("a proxy in front of PostgreSQL");
     let role = AppRole::create(&unique("db_cut"), "initial-Passw0rd-cut").await;
     let endpoint = stack::moto().await.endpoint();
     let (moto, function, arn) = start(&role, Some(proxy.port()), false, &endpoint, &[]).await;
@@ -227,7 +219,7 @@ async fn a_connection_cut_mid_statement_is_finished_by_the_retry() {
         moto: &moto,
         function: &function,
     };
-    proxy.inject(100, TcpFault::CutAfter("ALTER ROLE".to_owned()));
+    proxy.fail_connections(100, ConnectionFault::CutAfter("ALTER ROLE".to_owned()));
     let token = moto.start_rotation(&arn).await;
     let created = orchestrator.invoke(&arn, &token, "createSecret").await;
     assert!(created.invocation.clone().succeeded().is_ok());
