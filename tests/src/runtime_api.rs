@@ -382,6 +382,21 @@ impl LambdaFunction {
         lock(&self.status).pid
     }
 
+    /// The live process's peak resident set size so far (`VmHWM`, in KiB): what Lambda's
+    /// memory size must hold. `None` when no process runs or `/proc` cannot tell.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let pid = self.pid()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     /// Kills the process, waits for it and for its output to be read to the end, and returns
     /// everything the function wrote.
     pub async fn stop(self) -> String {
