@@ -1,0 +1,45 @@
+//! The benchmark's machinery (`scripts/bench`), run once on one function so it keeps working:
+//! a single-user rotation by a warm process and by a fresh process per step, counted through
+//! the proxies in front of moto and PostgreSQL. Times are never asserted here; the counts are
+//! facts of the protocol.
+
+use std::path::Path;
+
+use rotation_tests::bench::{measure, Runs, Subject};
+
+#[tokio::test]
+async fn the_benchmark_measures_a_single_user_rotation_through_its_proxies() {
+    let binary = Path::new(env!("CARGO_BIN_EXE_rotate-postgres"));
+    let figures = measure(Subject::PostgresSingleUser, binary, Runs::ONCE)
+        .await
+        .unwrap_or_else(|error| panic!("the benchmark ran: {error}"));
+
+    assert_eq!(figures.subject, "rotate-postgres/single-user");
+    assert_eq!(figures.steps.len(), 4);
+    for step in &figures.steps {
+        assert_eq!(
+            step.secrets_manager_calls.get("DescribeSecret"),
+            Some(&1),
+            "{}: the preamble describes the secret once",
+            step.step
+        );
+        assert!(step.warm_ms.n == 1 && step.cold_ms.n == 1, "{step:?}");
+    }
+    assert_eq!(
+        figures
+            .secrets_manager_calls_by_operation
+            .get("PutSecretValue"),
+        Some(&1)
+    );
+    assert_eq!(
+        figures.secrets_manager_calls, figures.secrets_manager_calls_cold,
+        "a warm and a cold rotation make the same calls"
+    );
+    assert!(
+        figures.database_connections >= 2,
+        "setSecret and testSecret log in"
+    );
+    assert_eq!(figures.database_connections_left_open, 0);
+    assert!(figures.warm_peak_rss_kib > 0 && figures.cold_peak_rss_kib > 0);
+    assert_eq!(figures.init_ms.n, 5, "one warm process and four cold ones");
+}
