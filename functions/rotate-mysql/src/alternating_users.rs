@@ -5,16 +5,15 @@
 //! the account that is not current, so the credentials behind `AWSPREVIOUS` keep working until
 //! the next rotation.
 //!
-//! 1. The pending credentials already log in: a retry after the password was set; done.
-//! 2. The pending user must be current's alternate, on current's host.
-//! 3. Log in as current first: whoever can write the pending version must also hold working
+//! 1. The pending user must be current's alternate, on current's host.
+//! 2. Log in as current first: whoever can write the pending version must also hold working
 //!    credentials (protection against a confused deputy). That session also tells the current
 //!    account's host part (`CURRENT_USER()`): `'app'@'10.0.%'` has a clone `'app_clone'@'10.0.%'`,
 //!    never `'app_clone'@'%'`.
-//! 4. Read the master secret (`masterarn`, RDS-managed master secrets included); its host must be
+//! 3. Read the master secret (`masterarn`, RDS-managed master secrets included); its host must be
 //!    the user's, or, on RDS, the user's host a read replica or reader of it. The master logs in
 //!    to the user's database, with its own `ssl` setting.
-//! 5. As master, [`synchronise`] makes the clone account equal to the current one:
+//! 4. As master, [`synchronise`] makes the clone account equal to the current one:
 //!    - a missing clone is created with a throw-away password and the current account's
 //!      `REQUIRE` TLS settings; an existing one (an earlier rotation's, or one the operator made)
 //!      is used as it is, and gets the current account's `REQUIRE` settings;
@@ -28,8 +27,12 @@
 //!      counts;
 //!    - the statements travel in batches of many statements per round trip;
 //!    - the pending password is set last, in its own statement: until then the pending
-//!      credentials do not log in, so a retry after a failure anywhere redoes the whole
-//!      comparison instead of stopping at step 1.
+//!      credentials do not log in.
+//!
+//! A retry, after a failure anywhere or after success, redoes the whole comparison (nothing to
+//! do when the accounts are equal) and sets the password again. The pending credentials are
+//! never tried first (the AWS templates' check): that would cost a login every rotation and
+//! save work only on a retry.
 //!
 //! MySQL and MariaDB have no transactional DDL: a failure leaves part of the work done, and the
 //! retry computes the difference again from what the server then holds.
@@ -65,23 +68,6 @@ pub async fn apply(
 ) -> Result<(), RotationError> {
     let arn = versions.secret_arn();
     let pending = database_secret(versions.pending().await?, "AWSPENDING version")?;
-
-    match connector.verify_login(&pending).await {
-        Ok(()) => {
-            tracing::info!(
-                "setSecret: AWSPENDING secret is already set as password in MySQL DB for secret \
-                 arn {arn}."
-            );
-            return Ok(());
-        }
-        Err(error) if error.is_rejected() => {
-            tracing::info!("setSecret: AWSPENDING does not log in yet ({error}).");
-        }
-        Err(error) => {
-            tracing::warn!("setSecret: could not try the AWSPENDING secret: {error}");
-        }
-    }
-
     let current = database_secret(versions.current().await?, "AWSCURRENT version")?;
     login::check_pending_is_alternate(&pending, &current)?;
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use rotation::config::ConfigError;
 pub use rotation::database::login::{host_and_port, LoginError, LoginFailure, TLS_DISABLED};
-use rotation::database::login::{LoginSettings, TlsLabels};
+use rotation::database::login::{Login, LoginSettings, TlsLabels};
 use rotation::database::DatabaseSecret;
 use secrecy::ExposeSecret;
 use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlSslMode};
@@ -140,6 +140,15 @@ impl Connector {
             options = options.ssl_mode(MySqlSslMode::Disabled);
         }
         options
+    }
+}
+
+#[async_trait::async_trait]
+impl Login for Connector {
+    type Connection = MySqlConnection;
+
+    async fn login_as(&self, secret: &DatabaseSecret) -> Result<MySqlConnection, LoginError> {
+        self.connect(secret).await
     }
 }
 

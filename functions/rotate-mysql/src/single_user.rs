@@ -1,12 +1,13 @@
 //! setSecret for the single-user strategy: the user changes its own password (AWS's
 //! single-user MySQL and MariaDB templates, PROTOCOL.md "Single user").
 //!
-//! 1. The pending credentials already log in: a retry after the password was set; done.
-//! 2. The pending version must be for the current user on the current host.
-//! 3. Log in as current; when the server rejects that and an `AWSPREVIOUS` version for the same
-//!    user and host exists, log in as previous (an earlier attempt may have changed the
-//!    password and died before finishSecret).
-//! 4. As that user, change the password of the account the server logged it in as
+//! 1. The pending version must be for the current user on the current host.
+//! 2. Log in as current, the one login of the usual case. When the server rejects it: the
+//!    pending credentials logging in mean a retry after the password was set (done);
+//!    otherwise an `AWSPREVIOUS` version for the same user and host may log in (an earlier
+//!    attempt may have changed the password and died before finishSecret). See
+//!    `rotation::database::login::single_user_session`.
+//! 3. As that user, change the password of the account the server logged it in as
 //!    (`CURRENT_USER()`), with the statement the **server** needs (`sql::set_own_password`):
 //!    the dialect follows `VERSION()` and the session's `sql_mode`, whatever the secret's
 //!    `engine` says. When the same user name has accounts for other hosts (`'app'@'10.0.%'`
@@ -14,15 +15,14 @@
 //!    others are other credentials, which a user cannot change without privileges.
 
 use rotation::database::login::{
-    check_pending_is_current_user, unable_to_log_in, usable_previous, PreviousWording,
+    check_pending_is_current_user, single_user_session, PreviousWording, SingleUserSession,
 };
-use rotation::database::DatabaseSecret;
 use rotation::target::RollBack;
 use rotation::{RotationError, SecretVersions, TargetError};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{Connection, MySqlConnection};
 
-use crate::connection::{Connector, LoginError};
+use crate::connection::Connector;
 use crate::sql;
 use crate::target::database_secret;
 
@@ -32,12 +32,29 @@ pub async fn apply(
 ) -> Result<(), RotationError> {
     let arn = versions.secret_arn();
     let pending = database_secret(versions.pending().await?, "AWSPENDING version")?;
+    let current = database_secret(versions.current().await?, "AWSCURRENT version")?;
     let database = database_name(&pending.engine);
-
-    // A retry after the password was set: nothing to do. As in the AWS templates, no further
-    // check is needed: these credentials work already.
-    let pending_error = match connector.connect(&pending).await {
-        Ok(connection) => {
+    // The AWS MariaDB template says "last valid user", the MySQL one "previous valid user".
+    let wording = PreviousWording {
+        user: if pending.engine == "mariadb" {
+            "last valid user"
+        } else {
+            "previous valid user"
+        },
+        host: "previous host",
+    };
+    let session = single_user_session(
+        versions,
+        &pending,
+        &current,
+        database_secret,
+        wording,
+        connector,
+    )
+    .await?;
+    let (mut connection, login_password) = match session {
+        SingleUserSession::LoggedIn(connection, password) => (connection, password),
+        SingleUserSession::AlreadySet(connection) => {
             close(connection).await;
             tracing::info!(
                 "setSecret: AWSPENDING secret is already set as password in {database} DB for \
@@ -45,31 +62,6 @@ pub async fn apply(
             );
             return Ok(());
         }
-        Err(error) => error,
-    };
-    if pending_error.is_rejected() {
-        tracing::info!("setSecret: AWSPENDING does not log in yet ({pending_error}).");
-    } else {
-        // Not "the password is not set yet": the server could not be reached. Current will most
-        // likely fail the same way, and then its error is the one reported.
-        tracing::warn!("setSecret: could not try the AWSPENDING secret: {pending_error}");
-    }
-
-    let current = database_secret(versions.current().await?, "AWSCURRENT version")?;
-    check_pending_is_current_user(&pending, &current)?;
-
-    let (mut connection, login_password) = match connector.connect(&current).await {
-        Ok(connection) => (connection, current.password.clone()),
-        Err(current_error) if current_error.is_rejected() => {
-            match login_as_previous(connector, versions, &pending, &current).await? {
-                Some((Ok(connection), password)) => (connection, password),
-                Some((Err(previous_error), _)) => {
-                    return Err(unable_to_log_in(arn, previous_error))
-                }
-                None => return Err(unable_to_log_in(arn, current_error)),
-            }
-        }
-        Err(current_error) => return Err(unable_to_log_in(arn, current_error)),
     };
 
     let changed = change_own_password(
@@ -155,32 +147,6 @@ async fn change_own_password(
         statement.expose_secret(),
     )
     .await
-}
-
-/// Logs in with `AWSPREVIOUS`, when it exists and is for the pending user and host. `None` when
-/// there is no usable previous version; otherwise the login's outcome and the password used.
-async fn login_as_previous(
-    connector: &Connector,
-    versions: &SecretVersions<'_>,
-    pending: &DatabaseSecret,
-    current: &DatabaseSecret,
-) -> Result<Option<(Result<MySqlConnection, LoginError>, SecretString)>, RotationError> {
-    // The AWS MariaDB template says "last valid user", the MySQL one "previous valid user".
-    let wording = PreviousWording {
-        user: if pending.engine == "mariadb" {
-            "last valid user"
-        } else {
-            "previous valid user"
-        },
-        host: "previous host",
-    };
-    match usable_previous(versions, pending, current, database_secret, wording).await? {
-        Some(previous) => {
-            let login = connector.connect(&previous).await;
-            Ok(Some((login, previous.password)))
-        }
-        None => Ok(None),
-    }
 }
 
 /// The database's name in the AWS templates' log lines: their MariaDB template says

@@ -4,14 +4,13 @@
 //! the user that is not current, so the credentials behind `AWSPREVIOUS` keep working until the
 //! next rotation.
 //!
-//! 1. The pending credentials already log in: a retry after the password was set; done.
-//! 2. The pending user must be current's alternate, on current's host.
-//! 3. Log in as current first: whoever can write the pending version must also hold working
+//! 1. The pending user must be current's alternate, on current's host.
+//! 2. Log in as current first: whoever can write the pending version must also hold working
 //!    credentials (protection against a confused deputy).
-//! 4. Read the master secret (`masterarn`, see `rotation::master`); its host must be the user's,
+//! 3. Read the master secret (`masterarn`, see `rotation::master`); its host must be the user's,
 //!    or, on RDS, the user's host a read replica or reader of it. The master logs in to the
 //!    user's database, with its own `ssl` setting.
-//! 5. As master, in one transaction:
+//! 4. As master, in one transaction:
 //!    - a pending role that does not exist is created with LOGIN and the current role's
 //!      attributes (INHERIT, CREATEDB, CREATEROLE, CONNECTION LIMIT, VALID UNTIL) and per-role
 //!      settings (global and per database);
@@ -23,11 +22,14 @@
 //!    - the password is set to a verifier hashed on the client (the plaintext never reaches the
 //!      server).
 //!
-//!    A failure rolls everything back, and a retry starts from the same state.
+//!    A failure rolls everything back, and a retry starts from the same state. A retry after
+//!    success does the same again and changes nothing: the pending credentials are never
+//!    tried first (the AWS template's check), which would cost a login every rotation.
 //!
 //! A master without SUPERUSER or CREATEROLE (from PostgreSQL 16, also without ADMIN OPTION on the
-//! role) cannot set another role's password. With such a master, an existing pending role changes its own password, logging in with its
-//! `AWSPREVIOUS` credentials (the previous rotation's, or a version the operator stored for a
+//! //! role) cannot set another role's password. With such a master, an existing pending role
+//! changes its own password, logging in with its `AWSPREVIOUS` credentials (unless the pending
+//! credentials log in already: a retry after the change) (the previous rotation's, or a version the operator stored for a
 //! user they created); the master still grants the memberships the role lacks, which needs
 //! ADMIN OPTION on those roles.
 
@@ -56,23 +58,6 @@ pub async fn apply(
 ) -> Result<(), RotationError> {
     let arn = versions.secret_arn();
     let pending = database_secret(versions.pending().await?, "AWSPENDING version")?;
-
-    match connector.verify_login(&pending).await {
-        Ok(()) => {
-            tracing::info!(
-                "setSecret: AWSPENDING secret is already set as password in PostgreSQL DB for \
-                 secret arn {arn}."
-            );
-            return Ok(());
-        }
-        Err(error) if error.is_rejected() => {
-            tracing::info!("setSecret: AWSPENDING does not log in yet ({error}).");
-        }
-        Err(error) => {
-            tracing::warn!("setSecret: could not try the AWSPENDING secret: {error}");
-        }
-    }
-
     let current = database_secret(versions.current().await?, "AWSCURRENT version")?;
     login::check_pending_is_alternate(&pending, &current)?;
 
@@ -382,6 +367,20 @@ async fn change_own_password(
             master.username, pending.username
         ))
     };
+    // Done already by an earlier attempt: the previous credentials no longer log in then.
+    match connector.connect(pending).await {
+        Ok(connection) => {
+            close(connection).await;
+            tracing::info!(
+                "setSecret: AWSPENDING secret is already set as password in PostgreSQL DB for \
+                 user {}.",
+                pending.username
+            );
+            return Ok(());
+        }
+        Err(error) if error.is_rejected() => {}
+        Err(error) => return Err(TargetError::from(error).into()),
+    }
     let Some(document) = versions.previous().await? else {
         return Err(cannot(
             "the secret has no AWSPREVIOUS version for the role to log in with".into(),

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rotation::config::ConfigError;
 pub use rotation::database::login::{host_and_port, LoginError, LoginFailure, TLS_DISABLED};
-use rotation::database::login::{LoginSettings, TlsLabels};
+use rotation::database::login::{Login, LoginSettings, TlsLabels};
 use rotation::database::DatabaseSecret;
 use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
@@ -133,6 +133,15 @@ impl Connector {
             options = options.ssl_mode(PgSslMode::Disable);
         }
         options
+    }
+}
+
+#[async_trait::async_trait]
+impl Login for Connector {
+    type Connection = PgConnection;
+
+    async fn login_as(&self, secret: &DatabaseSecret) -> Result<PgConnection, LoginError> {
+        self.connect(secret).await
     }
 }
 

@@ -1,22 +1,22 @@
 //! setSecret for the single-user strategy: the user changes its own password (AWS's
 //! single-user PostgreSQL template, PROTOCOL.md "Single user").
 //!
-//! 1. The pending credentials already log in: a retry after the password was set; done.
-//! 2. The pending version must be for the current user on the current host.
-//! 3. Log in as current; when the server rejects that and an `AWSPREVIOUS` version for the same
-//!    user and host exists, log in as previous (an earlier attempt may have changed the
-//!    password and died before finishSecret).
-//! 4. As that user, set the password to the pending one, hashed client-side.
+//! 1. The pending version must be for the current user on the current host.
+//! 2. Log in as current, the one login of the usual case. When the server rejects it: the
+//!    pending credentials logging in mean a retry after the password was set (done);
+//!    otherwise an `AWSPREVIOUS` version for the same user and host may log in (an earlier
+//!    attempt may have changed the password and died before finishSecret). See
+//!    `rotation::database::login::single_user_session`.
+//! 3. As that user, set the password to the pending one, hashed client-side.
 
 use rotation::database::login::{
-    check_pending_is_current_user, unable_to_log_in, usable_previous, PreviousWording,
+    check_pending_is_current_user, single_user_session, PreviousWording, SingleUserSession,
 };
-use rotation::database::DatabaseSecret;
 use rotation::target::RollBack;
 use rotation::{RotationError, SecretVersions, TargetError};
 use sqlx::{Connection, PgConnection};
 
-use crate::connection::{Connector, LoginError};
+use crate::connection::Connector;
 use crate::sql;
 use crate::target::database_secret;
 
@@ -26,11 +26,24 @@ pub async fn apply(
 ) -> Result<(), RotationError> {
     let arn = versions.secret_arn();
     let pending = database_secret(versions.pending().await?, "AWSPENDING version")?;
-
-    // A retry after the password was set: nothing to do. As in the AWS template, no further
-    // check is needed: these credentials work already.
-    let pending_error = match connector.connect(&pending).await {
-        Ok(connection) => {
+    let current = database_secret(versions.current().await?, "AWSCURRENT version")?;
+    // The AWS PostgreSQL template's texts.
+    let wording = PreviousWording {
+        user: "previous valid user",
+        host: "current previous valid",
+    };
+    let session = single_user_session(
+        versions,
+        &pending,
+        &current,
+        database_secret,
+        wording,
+        connector,
+    )
+    .await?;
+    let mut connection = match session {
+        SingleUserSession::LoggedIn(connection, _) => connection,
+        SingleUserSession::AlreadySet(connection) => {
             close(connection).await;
             tracing::info!(
                 "setSecret: AWSPENDING secret is already set as password in PostgreSQL DB for \
@@ -38,29 +51,6 @@ pub async fn apply(
             );
             return Ok(());
         }
-        Err(error) => error,
-    };
-    if pending_error.is_rejected() {
-        tracing::info!("setSecret: AWSPENDING does not log in yet ({pending_error}).");
-    } else {
-        // Not "the password is not set yet": the server could not be reached. Current will most
-        // likely fail the same way, and then its error is the one reported.
-        tracing::warn!("setSecret: could not try the AWSPENDING secret: {pending_error}");
-    }
-
-    let current = database_secret(versions.current().await?, "AWSCURRENT version")?;
-    check_pending_is_current_user(&pending, &current)?;
-
-    let mut connection = match connector.connect(&current).await {
-        Ok(connection) => connection,
-        Err(current_error) if current_error.is_rejected() => {
-            match login_as_previous(connector, versions, &pending, &current).await? {
-                Some(Ok(connection)) => connection,
-                Some(Err(previous_error)) => return Err(unable_to_log_in(arn, previous_error)),
-                None => return Err(unable_to_log_in(arn, current_error)),
-            }
-        }
-        Err(current_error) => return Err(unable_to_log_in(arn, current_error)),
     };
 
     let changed = sql::set_password(&mut connection, &pending.username, &pending.password).await;
@@ -105,25 +95,6 @@ pub async fn roll_back(
         versions.secret_arn()
     );
     Ok(RollBack::OnCurrent)
-}
-
-/// Logs in with `AWSPREVIOUS`, when it exists and is for the pending user and host. `None` when
-/// there is no usable previous version.
-async fn login_as_previous(
-    connector: &Connector,
-    versions: &SecretVersions<'_>,
-    pending: &DatabaseSecret,
-    current: &DatabaseSecret,
-) -> Result<Option<Result<PgConnection, LoginError>>, RotationError> {
-    // The AWS PostgreSQL template's texts.
-    let wording = PreviousWording {
-        user: "previous valid user",
-        host: "current previous valid",
-    };
-    match usable_previous(versions, pending, current, database_secret, wording).await? {
-        Some(previous) => Ok(Some(connector.connect(&previous).await)),
-        None => Ok(None),
-    }
 }
 
 async fn close(connection: PgConnection) {

@@ -17,6 +17,8 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use secrecy::SecretString;
+
 use crate::config::ConfigError;
 use crate::database::{DatabaseSecret, TlsMode};
 use crate::error::RotationError;
@@ -405,6 +407,72 @@ pub async fn usable_previous(
         previous.username
     );
     Ok(Some(previous))
+}
+
+/// A function's way of logging in with one version's credentials (its `Connector`), for the
+/// login flows every database function shares.
+#[async_trait::async_trait]
+pub trait Login: Sync {
+    type Connection: Send;
+
+    async fn login_as(&self, secret: &DatabaseSecret) -> Result<Self::Connection, LoginError>;
+}
+
+/// What single-user setSecret logs in as.
+pub enum SingleUserSession<C> {
+    /// The current credentials are rejected and the pending ones log in: a retry after the
+    /// password was set. The connection only proved it; close it.
+    AlreadySet(C),
+    /// Logged in as the user, with the current credentials or, when those are rejected, the
+    /// previous ones; the password it logged in with.
+    LoggedIn(C, SecretString),
+}
+
+/// Single user: logs in to change the password, at the cost of one login in the usual case.
+///
+/// 1. The pending version must be for the current user and host (checked before any login).
+/// 2. Current logs in: the usual case; one connection, and the one the change needs.
+/// 3. Current is rejected: either an earlier attempt set the password (pending logs in: done,
+///    as the AWS templates' first check finds) or the password drifted, and `AWSPREVIOUS` for
+///    the same user and host may still log in.
+///
+/// The AWS templates try pending first; the order only changes how many logins it takes, since
+/// one user's password cannot be both. An unreachable server ends the search with its error
+/// (retryable), a rejection by every version with the last rejection.
+pub async fn single_user_session<L: Login>(
+    versions: &SecretVersions<'_>,
+    pending: &DatabaseSecret,
+    current: &DatabaseSecret,
+    parse: impl FnOnce(&SecretDocument, &str) -> Result<DatabaseSecret, TargetError>,
+    wording: PreviousWording,
+    connector: &L,
+) -> Result<SingleUserSession<L::Connection>, RotationError> {
+    let arn = versions.secret_arn();
+    check_pending_is_current_user(pending, current)?;
+    let current_error = match connector.login_as(current).await {
+        Ok(connection) => {
+            return Ok(SingleUserSession::LoggedIn(
+                connection,
+                current.password.clone(),
+            ))
+        }
+        Err(error) if error.is_rejected() => error,
+        Err(error) => return Err(unable_to_log_in(arn, error)),
+    };
+    match connector.login_as(pending).await {
+        Ok(connection) => return Ok(SingleUserSession::AlreadySet(connection)),
+        Err(error) if error.is_rejected() => {
+            tracing::info!("setSecret: AWSPENDING does not log in yet ({error}).");
+        }
+        Err(error) => return Err(unable_to_log_in(arn, error)),
+    }
+    let Some(previous) = usable_previous(versions, pending, current, parse, wording).await? else {
+        return Err(unable_to_log_in(arn, current_error));
+    };
+    match connector.login_as(&previous).await {
+        Ok(connection) => Ok(SingleUserSession::LoggedIn(connection, previous.password)),
+        Err(error) => Err(unable_to_log_in(arn, error)),
+    }
 }
 
 /// Single user: no version logs in; `last` is the error of the last attempt.
