@@ -26,7 +26,7 @@ use crate::error::RotationError;
 use crate::event::{RotationEvent, Step};
 use crate::store::{SecretDescription, SecretStore, StagingLabel, StoreErrorKind};
 use crate::target::{RollBack, Target, TargetError, TargetErrorKind};
-use crate::versions::SecretVersions;
+use crate::versions::{SecretVersions, VersionCache};
 
 /// What a step did, as logged in its `outcome` field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,11 +63,17 @@ impl StepOutcome {
 pub struct Rotation<T> {
     store: Arc<dyn SecretStore>,
     target: T,
+    /// Version values read by earlier steps of this process (see [`VersionCache`]).
+    cache: VersionCache,
 }
 
 impl<T: Target> Rotation<T> {
     pub fn new(store: Arc<dyn SecretStore>, target: T) -> Self {
-        Rotation { store, target }
+        Rotation {
+            store,
+            target,
+            cache: VersionCache::default(),
+        }
     }
 
     /// Handles one Lambda invocation: validates the payload, runs the step, and logs one line
@@ -147,6 +153,7 @@ impl<T: Target> Rotation<T> {
     ) -> Result<StepOutcome, RotationError> {
         let description = self.store.describe(event.secret_id.as_str()).await?;
         secret_arn.clone_from(&description.arn);
+        self.cache.forget_unlabelled(&description);
         let token = event.client_request_token.as_str();
         let arn = description.arn.as_str();
 
@@ -172,7 +179,12 @@ impl<T: Target> Rotation<T> {
             });
         }
 
-        let versions = SecretVersions::new(&*self.store, &description, &event.client_request_token);
+        let versions = SecretVersions::new(
+            &*self.store,
+            &self.cache,
+            &description,
+            &event.client_request_token,
+        );
         match event.step {
             Step::CreateSecret => self.create_secret(event, &versions).await,
             Step::SetSecret => {
@@ -205,7 +217,12 @@ impl<T: Target> Rotation<T> {
         {
             return Ok(StepOutcome::AlreadyCurrent);
         }
-        let versions = SecretVersions::new(&*self.store, description, &event.client_request_token);
+        let versions = SecretVersions::new(
+            &*self.store,
+            &self.cache,
+            description,
+            &event.client_request_token,
+        );
         self.target.after_finish(&versions).await?;
         self.store
             .update_label(&description.arn, StagingLabel::Pending, None, Some(token))

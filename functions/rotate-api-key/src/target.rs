@@ -95,7 +95,7 @@ impl Target for ApiKeyTarget {
         // Revoking cannot be undone. A duplicate invocation of this step may have issued and
         // stored the pending key since this one started: that key is not this one's to revoke.
         if let Some(stored) = versions.try_pending().await? {
-            return Ok(stored);
+            return Ok(SecretDocument::clone(&stored));
         }
 
         // The previous version's key is retired by id as well as by name: a key made by hand

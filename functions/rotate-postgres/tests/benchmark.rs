@@ -31,13 +31,15 @@ async fn the_benchmark_measures_a_single_user_rotation_through_its_proxies() {
             .get("PutSecretValue"),
         Some(&1)
     );
-    assert_eq!(
-        figures.secrets_manager_calls, figures.secrets_manager_calls_cold,
-        "a warm and a cold rotation make the same calls"
-    );
     assert!(
-        figures.database_connections >= 2,
-        "setSecret and testSecret log in"
+        figures.secrets_manager_calls < figures.secrets_manager_calls_cold,
+        "a warm process reuses what earlier steps read: {} warm, {} cold",
+        figures.secrets_manager_calls,
+        figures.secrets_manager_calls_cold
+    );
+    assert_eq!(
+        figures.database_connections, 2,
+        "setSecret logs in as current, testSecret as pending"
     );
     assert_eq!(figures.database_connections_left_open, 0);
     assert!(figures.warm_peak_rss_kib > 0 && figures.cold_peak_rss_kib > 0);

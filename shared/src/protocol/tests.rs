@@ -10,6 +10,7 @@ use serde_json::json;
 use crate::scenarios::{initial_secret, Scenario, ScenarioHarness};
 use crate::store::memory::InMemoryStore;
 use crate::store::{SecretStore, StagingLabel, StoreErrorKind};
+use crate::versions::{SecretVersions, VersionCache};
 use crate::StepOutcome;
 
 #[derive(Default)]
@@ -153,18 +154,51 @@ async fn a_throttled_call_is_reported_as_transient_and_a_retry_converges() {
     assert_eq!(scenario.labels().await[&token], vec!["AWSCURRENT"]);
 }
 
-#[tokio::test]
-async fn a_single_user_rotation_makes_the_expected_secrets_manager_calls() {
+/// The calls of one rotation, each step in the same process (a warm Lambda sandbox) or each in
+/// a fresh one (a cold start per step).
+async fn calls_of_one_rotation(fresh_process_per_step: bool) -> Vec<String> {
     let harness = InMemoryHarness::default();
     let scenario = Scenario::new(&harness).await;
     let token = harness.start_rotation(&scenario.arn).await;
     let before = harness.store.calls().len();
     for step in crate::scenarios::STEPS {
-        scenario.step(step, &token).await.expect(step);
+        let event = scenario.event(step, &token);
+        if fresh_process_per_step {
+            let fresh = crate::Rotation::new(harness.store(), scenario.holder.clone());
+            fresh.handle(&event).await.expect(step);
+        } else {
+            scenario.rotation.handle(&event).await.expect(step);
+        }
     }
-    let calls = harness.store.calls().split_off(before);
+    harness.store.calls().split_off(before)
+}
+
+#[tokio::test]
+async fn a_warm_process_reads_each_version_once_per_rotation() {
+    // createSecret: the preamble, whether the pending value exists, the current value, the
+    // write. setSecret: the pending value (this target does not need the current one).
+    // testSecret: the pending value setSecret read. finishSecret: the two label moves.
     assert_eq!(
-        calls,
+        calls_of_one_rotation(false).await,
+        [
+            "DescribeSecret",
+            "GetSecretValue",
+            "GetSecretValue",
+            "PutSecretValue",
+            "DescribeSecret",
+            "GetSecretValue",
+            "DescribeSecret",
+            "DescribeSecret",
+            "UpdateSecretVersionStage",
+            "UpdateSecretVersionStage",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_fresh_process_per_step_reads_what_each_step_needs() {
+    assert_eq!(
+        calls_of_one_rotation(true).await,
         [
             "DescribeSecret",
             "GetSecretValue",
@@ -179,4 +213,67 @@ async fn a_single_user_rotation_makes_the_expected_secrets_manager_calls() {
             "UpdateSecretVersionStage",
         ]
     );
+}
+
+#[tokio::test]
+async fn no_value_is_read_for_a_label_no_version_holds() {
+    let harness = InMemoryHarness::default();
+    let scenario = Scenario::new(&harness).await;
+    let token = harness.start_rotation(&scenario.arn).await;
+    let description = harness
+        .store
+        .describe(&scenario.arn)
+        .await
+        .expect("DescribeSecret");
+    let event = crate::RotationEvent::from_json(&scenario.event("setSecret", &token))
+        .expect("a valid event");
+    let cache = VersionCache::default();
+    let versions = SecretVersions::new(
+        &*harness.store,
+        &cache,
+        &description,
+        &event.client_request_token,
+    );
+    let before = harness.store.calls().len();
+
+    assert!(versions.previous().await.expect("no error").is_none());
+    assert_eq!(
+        harness.store.calls().len(),
+        before,
+        "a first rotation has no AWSPREVIOUS"
+    );
+}
+
+#[tokio::test]
+async fn a_value_is_forgotten_once_its_version_carries_no_label() {
+    let harness = InMemoryHarness::default();
+    let scenario = Scenario::new(&harness).await;
+    let token = format!("{:032x}", rand::random::<u128>());
+    let description = harness
+        .store
+        .describe(&scenario.arn)
+        .await
+        .expect("DescribeSecret");
+    let event = crate::RotationEvent::from_json(&scenario.event("setSecret", &token))
+        .expect("a valid event");
+    let cache = VersionCache::default();
+    let versions = SecretVersions::new(
+        &*harness.store,
+        &cache,
+        &description,
+        &event.client_request_token,
+    );
+    versions.current().await.expect("the current value");
+    assert_eq!(cache.len(), 1);
+
+    // Two rotations later the first version is neither current nor previous.
+    scenario.rotate().await;
+    scenario.rotate().await;
+    let later = harness
+        .store
+        .describe(&scenario.arn)
+        .await
+        .expect("DescribeSecret");
+    cache.forget_unlabelled(&later);
+    assert!(cache.is_empty());
 }
