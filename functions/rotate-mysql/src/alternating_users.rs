@@ -41,7 +41,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use rotation::database::login::{self, NameLimit};
-use rotation::database::DatabaseSecret;
+use rotation::database::{batches, DatabaseSecret, BATCH_BYTES};
 use rotation::master::MasterSecrets;
 use rotation::password::{PasswordPolicy, PasswordRules, MYSQL_EXCLUDED_CHARACTERS};
 use rotation::{RotationError, SecretVersions, TargetError};
@@ -51,10 +51,6 @@ use sqlx::{AssertSqlSafe, Connection, MySqlConnection, Row};
 use crate::connection::{Connector, LoginError};
 use crate::sql::{self, quote_string, Flavor, ServerInfo};
 use crate::target::database_secret;
-
-/// The most SQL text sent in one round trip. Far below every server's smallest
-/// `max_allowed_packet` (4 MiB on MySQL 5.7), large enough for hundreds of grants.
-pub const BATCH_BYTES: usize = 256 * 1024;
 
 /// `name` ↔ `name_clone`, within `limit` characters.
 pub fn alternate_username(current: &str, limit: usize) -> Result<String, TargetError> {
@@ -470,26 +466,6 @@ pub fn mysql_default_roles(model: &[String], clone: &[String], clone_sql: &str) 
         model.join(", ")
     };
     Some(format!("ALTER USER {clone_sql} DEFAULT ROLE {roles}"))
-}
-
-/// Joins statements with `;` into batches of at most `limit` bytes (a longer statement travels
-/// alone).
-pub fn batches(statements: &[String], limit: usize) -> Vec<String> {
-    let mut batches = Vec::new();
-    let mut batch = String::new();
-    for statement in statements {
-        if !batch.is_empty() && batch.len() + statement.len() + 2 > limit {
-            batches.push(std::mem::take(&mut batch));
-        }
-        if !batch.is_empty() {
-            batch.push_str(";\n");
-        }
-        batch.push_str(statement);
-    }
-    if !batch.is_empty() {
-        batches.push(batch);
-    }
-    batches
 }
 
 /// What one `SHOW GRANTS` line gives.
@@ -1132,17 +1108,6 @@ mod tests {
             mysql_default_roles(&[], &["'r'@'%'".into()], "K").as_deref(),
             Some("ALTER USER K DEFAULT ROLE NONE")
         );
-    }
-
-    #[test]
-    fn statements_travel_in_batches_below_the_limit() {
-        let statements: Vec<String> = (0..1000).map(|i| format!("GRANT {i:05}")).collect();
-        let batches = batches(&statements, 1000);
-        assert!(batches.iter().all(|b| b.len() <= 1000));
-        assert_eq!(batches.join(";\n"), statements.join(";\n"));
-        assert!(batches.len() < 20);
-        assert_eq!(super::batches(&["x".repeat(50)], 10), ["x".repeat(50)]);
-        assert!(super::batches(&[], 10).is_empty());
     }
 
     fn server(flavor: Flavor, major: u32, minor: u32, patch: u32) -> ServerInfo {

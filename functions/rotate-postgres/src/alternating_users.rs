@@ -36,7 +36,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use rotation::database::DatabaseSecret;
+use rotation::database::{batches, DatabaseSecret, BATCH_BYTES};
 use rotation::{RotationError, SecretVersions, TargetError};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
@@ -314,29 +314,52 @@ async fn grant_missing_memberships(
     let wanted = model_of
         .into_iter()
         .chain(std::iter::once((model.to_owned(), false)));
-    for (granted, admin) in wanted {
-        if members_of_role.contains(&granted) {
+    let mut granted = Vec::new();
+    let mut statements = Vec::new();
+    for (member_of, admin) in wanted {
+        if members_of_role.contains(&member_of) {
             continue;
         }
-        match held.get(&granted) {
+        match held.get(&member_of) {
             Some(&held_admin) if held_admin || !admin => continue,
             _ => {}
         }
-        let statement = format!(
+        statements.push(format!(
             "GRANT {} TO {}{}",
-            quote_identifier(&granted),
+            quote_identifier(&member_of),
             quote_identifier(role),
             if admin { " WITH ADMIN OPTION" } else { "" }
+        ));
+        granted.push(member_of);
+    }
+    // Many statements per round trip: a role in a thousand roles costs a few round trips, not a
+    // thousand. The transaction around them keeps a failure from leaving part of them.
+    for batch in batches(&statements, BATCH_BYTES) {
+        execute(conn, &format!("granting roles to {role}"), batch).await?;
+    }
+    if !granted.is_empty() {
+        tracing::info!(
+            "setSecret: granted {} role(s) to {role}: {}",
+            granted.len(),
+            named(&granted)
         );
-        execute(
-            conn,
-            &format!("granting role {granted} to {role}"),
-            statement,
-        )
-        .await?;
-        tracing::info!("setSecret: granted role {granted} to {role}");
     }
     Ok(())
+}
+
+/// The first few names and how many more, for a log line that stays short.
+fn named(names: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = names
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        text.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    text
 }
 
 async fn execute(
