@@ -16,6 +16,7 @@ use crate::secret::{FlagValue, SecretDocument, SecretFormatError};
 use crate::target::TargetError;
 
 pub mod login;
+pub mod tunnel;
 
 /// What a database function accepts: its engines and defaults.
 #[derive(Clone, Copy, Debug)]

@@ -18,6 +18,7 @@ use std::time::Duration;
 use rotation::config::ConfigError;
 pub use rotation::database::login::{host_and_port, LoginError, LoginFailure, TLS_DISABLED};
 use rotation::database::login::{Login, LoginSettings, TlsLabels};
+use rotation::database::tunnel::Tunnel;
 use rotation::database::DatabaseSecret;
 use secrecy::ExposeSecret;
 use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlSslMode};
@@ -103,7 +104,16 @@ impl Connector {
         tls: &'static str,
     ) -> Result<(MySqlConnection, &'static str), LoginError> {
         let options = self.options(secret, tls);
-        let connecting = MySqlConnection::connect_with(&options);
+        let connecting = async {
+            // The TCP leg with TCP_NODELAY, which sqlx 0.9.0 leaves off (see the tunnel's docs).
+            let tunnel = Tunnel::open(&secret.host, secret.port, "mysqld.sock")
+                .await
+                .map_err(sqlx::Error::Io)?;
+            let socket = tunnel.dir().join("mysqld.sock");
+            let connection = MySqlConnection::connect_with(&options.socket(socket)).await?;
+            tunnel.keep();
+            Ok::<_, sqlx::Error>(connection)
+        };
         self.0
             .attempt(secret, tls, TLS_LABELS, connecting, login_error)
             .await

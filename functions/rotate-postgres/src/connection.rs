@@ -15,6 +15,7 @@ use std::time::Duration;
 use rotation::config::ConfigError;
 pub use rotation::database::login::{host_and_port, LoginError, LoginFailure, TLS_DISABLED};
 use rotation::database::login::{Login, LoginSettings, TlsLabels};
+use rotation::database::tunnel::Tunnel;
 use rotation::database::DatabaseSecret;
 use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
@@ -103,7 +104,17 @@ impl Connector {
         tls: &'static str,
     ) -> Result<(PgConnection, &'static str), LoginError> {
         let options = self.options(secret, tls);
-        let connecting = PgConnection::connect_with(&options);
+        let connecting = async {
+            // The TCP leg with TCP_NODELAY, which sqlx 0.9.0 leaves off (see the tunnel's docs);
+            // the driver reaches it as the server's Unix socket `.s.PGSQL.<port>`.
+            let socket = format!(".s.PGSQL.{}", secret.port);
+            let tunnel = Tunnel::open(&secret.host, secret.port, &socket)
+                .await
+                .map_err(sqlx::Error::Io)?;
+            let connection = PgConnection::connect_with(&options.socket(tunnel.dir())).await?;
+            tunnel.keep();
+            Ok::<_, sqlx::Error>(connection)
+        };
         self.0
             .attempt(secret, tls, TLS_LABELS, connecting, login_error)
             .await
