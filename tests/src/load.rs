@@ -9,6 +9,13 @@ use std::time::Duration;
 use crate::crash_matrix::Credentials;
 use crate::secrets_manager::MotoSecretsManager;
 
+/// The pause between two rotations of one secret in the load tests. In service they are hours
+/// apart; here they run back to back, and a warm rotation (tens of milliseconds) is quicker than
+/// the client's login. A credential read from `AWSCURRENT` keeps working until two rotations
+/// later (alternating users), so a pause longer than a login keeps the test about what the
+/// function guarantees rather than about how fast the client logs in.
+pub const ROTATION_PAUSE: Duration = Duration::from_millis(150);
+
 /// What the client saw while the work ran.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct LoadReport {

@@ -216,6 +216,7 @@ async fn fifty_alternating_rotations_under_load_fail_no_login_after_a_re_read() 
     let rotations = async {
         for _ in 0..50 {
             orchestrator.rotate(&arn).await.expect_success();
+            tokio::time::sleep(rotation_tests::load::ROTATION_PAUSE).await;
         }
     };
     let ((), report) = rotation_tests::load::logins_during(
