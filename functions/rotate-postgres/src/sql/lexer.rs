@@ -8,6 +8,9 @@
 //! as an unknown escape. Like `quoting.rs` it
 //! depends on nothing but `std`: the fuzz targets compile it on their own.
 
+use std::iter::Peekable;
+use std::str::Chars;
+
 /// Reads one double-quoted identifier (`"a""b"` is `a"b`). The token must be exactly one
 /// identifier: a quote that ends it early leaves text after it, which is an error here.
 pub fn read_identifier(token: &str) -> Result<String, String> {
@@ -57,31 +60,13 @@ pub fn read_literal(token: &str, standard_conforming_strings: bool) -> Result<St
                     'r' => bytes.push(b'\r'),
                     't' => bytes.push(b'\t'),
                     '0'..='7' => {
-                        let mut value = u32::from(escaped) - u32::from('0');
-                        for _ in 0..2 {
-                            match characters.peek().and_then(|c| c.to_digit(8)) {
-                                Some(digit) => {
-                                    value = value * 8 + digit;
-                                    characters.next();
-                                }
-                                None => break,
-                            }
-                        }
+                        let first = u32::from(escaped) - u32::from('0');
+                        let value = more_digits(&mut characters, 8, first);
                         // `\400` and above wrap to a byte, as the server's scanner does.
                         bytes.push((value & 0xff) as u8);
                     }
                     'x' if characters.peek().is_some_and(char::is_ascii_hexdigit) => {
-                        let mut value = 0;
-                        for _ in 0..2 {
-                            match characters.peek().and_then(|c| c.to_digit(16)) {
-                                Some(digit) => {
-                                    value = value * 16 + digit;
-                                    characters.next();
-                                }
-                                None => break,
-                            }
-                        }
-                        bytes.push(value as u8);
+                        bytes.push(more_digits(&mut characters, 16, 0) as u8);
                     }
                     'u' | 'U' => {
                         let digits = if escaped == 'u' { 4 } else { 8 };
@@ -108,6 +93,21 @@ pub fn read_literal(token: &str, standard_conforming_strings: bool) -> Result<St
         ));
     }
     String::from_utf8(bytes).map_err(|_| format!("escapes make invalid UTF-8 in {token:?}"))
+}
+
+/// `value` followed by up to two more digits in `radix` taken from `characters` (an octal
+/// escape has three digits at most, the first already read; a hexadecimal one two).
+fn more_digits(characters: &mut Peekable<Chars<'_>>, radix: u32, mut value: u32) -> u32 {
+    for _ in 0..2 {
+        match characters.peek().and_then(|c| c.to_digit(radix)) {
+            Some(digit) => {
+                value = value * radix + digit;
+                characters.next();
+            }
+            None => break,
+        }
+    }
+    value
 }
 
 /// The text between the opening and the closing quote. The server reads a statement only up to
