@@ -13,6 +13,7 @@ pub mod load;
 pub mod login;
 pub mod orchestrator;
 pub mod proxy;
+pub mod quoting_inputs;
 pub mod runtime_api;
 pub mod secrets_manager;
 pub mod stack;

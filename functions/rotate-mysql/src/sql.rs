@@ -205,58 +205,13 @@ pub async fn server_info(conn: &mut MySqlConnection) -> Result<ServerInfo, Targe
     })
 }
 
-/// Quotes a string literal for the session's `sql_mode`:
-///
-/// - backslash escapes on (the default): `\`, `'`, `"`, NUL, newline, carriage return and
-///   Ctrl-Z are backslash-escaped (as `mysql_real_escape_string` does); everything else,
-///   `%` and `_` included, is literal;
-/// - `NO_BACKSLASH_ESCAPES`: `'` is doubled and every other character, the backslash included,
-///   is literal.
-///
-/// Either way the server reads back exactly `text`, as long as the mode given is the
-/// session's (see [`server_info`]).
-pub fn quote_string(text: &str, no_backslash_escapes: bool) -> String {
-    let mut quoted = String::with_capacity(text.len() + 2);
-    quoted.push('\'');
-    for character in text.chars() {
-        if no_backslash_escapes {
-            if character == '\'' {
-                quoted.push('\'');
-            }
-            quoted.push(character);
-            continue;
-        }
-        match character {
-            '\\' => quoted.push_str("\\\\"),
-            '\'' => quoted.push_str("\\'"),
-            '"' => quoted.push_str("\\\""),
-            '\0' => quoted.push_str("\\0"),
-            '\n' => quoted.push_str("\\n"),
-            '\r' => quoted.push_str("\\r"),
-            '\u{1a}' => quoted.push_str("\\Z"),
-            other => quoted.push(other),
-        }
-    }
-    quoted.push('\'');
-    quoted
-}
+mod quoting;
+pub use quoting::{quote_identifier, quote_string};
 
-/// Quotes an identifier (a database, a table, a role in a grant): always in backticks, with
-/// inner backticks doubled. Inside backticks every other character is literal whatever the
-/// `sql_mode` (backslashes, quotes, `%`, `;`, spaces, Unicode). MySQL identifiers cannot hold
-/// NUL; see [`check_name`].
-pub fn quote_identifier(name: &str) -> String {
-    let mut quoted = String::with_capacity(name.len() + 2);
-    quoted.push('`');
-    for character in name.chars() {
-        if character == '`' {
-            quoted.push('`');
-        }
-        quoted.push(character);
-    }
-    quoted.push('`');
-    quoted
-}
+/// What the server reads back from a quoted token, for the tests (and the fuzz targets) to
+/// check the quoting against.
+#[cfg(test)]
+mod lexer;
 
 /// An account name, `'user'@'host'`, both parts quoted as string literals (as the AWS
 /// templates and `SHOW GRANTS` write them). `%` and `_` in the host part keep their wildcard
@@ -438,40 +393,6 @@ mod tests {
         "_",
     ];
 
-    /// Reads back a literal as the MySQL lexer does, with backslash escapes on or off; `None`
-    /// when a lone quote ends it before its end.
-    fn unquote(quoted: &str, no_backslash_escapes: bool) -> Option<String> {
-        let inner = quoted
-            .strip_prefix('\'')
-            .and_then(|rest| rest.strip_suffix('\''))
-            .expect("quoted");
-        let mut text = String::new();
-        let mut characters = inner.chars();
-        while let Some(character) = characters.next() {
-            match character {
-                '\'' => {
-                    if characters.next() != Some('\'') {
-                        return None;
-                    }
-                    text.push('\'');
-                }
-                '\\' if !no_backslash_escapes => {
-                    let escaped = characters.next()?;
-                    text.push(match escaped {
-                        '0' => '\0',
-                        'n' => '\n',
-                        'r' => '\r',
-                        'Z' => '\u{1a}',
-                        '\\' | '\'' | '"' => escaped,
-                        other => panic!("we never produce \\{other}"),
-                    });
-                }
-                other => text.push(other),
-            }
-        }
-        Some(text)
-    }
-
     fn info(flavor: Flavor, major: u32, minor: u32, patch: u32) -> ServerInfo {
         ServerInfo {
             flavor,
@@ -558,7 +479,7 @@ mod tests {
         assert_eq!(quote_string("", false), "''");
         for text in HOSTILE {
             let quoted = quote_string(text, false);
-            assert_eq!(unquote(&quoted, false).as_deref(), Some(text), "{quoted}");
+            assert_eq!(lexer::read_string(&quoted, false).as_deref(), Ok(text));
         }
     }
 
@@ -570,7 +491,7 @@ mod tests {
         assert_eq!(quote_string("say \"hi\"", true), "'say \"hi\"'");
         for text in HOSTILE {
             let quoted = quote_string(text, true);
-            assert_eq!(unquote(&quoted, true).as_deref(), Some(text), "{quoted}");
+            assert_eq!(lexer::read_string(&quoted, true).as_deref(), Ok(text));
         }
     }
 
@@ -579,7 +500,7 @@ mod tests {
         // Why the session's sql_mode is read before quoting: `\'` quoted for backslash escapes
         // ends the literal early under NO_BACKSLASH_ESCAPES.
         let quoted = quote_string("x\\'; DROP USER 'admin'@'%'; --", false);
-        assert_eq!(unquote(&quoted, true), None, "{quoted}");
+        assert!(lexer::read_string(&quoted, true).is_err(), "{quoted}");
     }
 
     #[test]
@@ -589,6 +510,10 @@ mod tests {
         assert_eq!(quote_identifier("app\\_%"), "`app\\_%`");
         assert_eq!(quote_identifier("it's \"x\""), "`it's \"x\"`");
         assert_eq!(quote_identifier("``"), "``````");
+        for name in HOSTILE {
+            let quoted = quote_identifier(name);
+            assert_eq!(lexer::read_identifier(&quoted).as_deref(), Ok(name));
+        }
     }
 
     #[test]

@@ -7,9 +7,10 @@ mod support;
 
 use rotate_mysql::sql::{quote_identifier, quote_string};
 use rotation_tests::orchestrator::STEPS;
+use rotation_tests::quoting_inputs;
 use rotation_tests::runtime_api::Invocation;
 use serde_json::json;
-use sqlx::{Column, Connection, Row};
+use sqlx::{Column, Connection, MySqlConnection, Row};
 use support::{
     account_rows, admin, assert_no_secret_in, assert_rotated, login, mariadb, run_as_admin,
     server_log, template_secret, unique, AppUser, Fixture, Login, ENGINES,
@@ -488,12 +489,13 @@ async fn hostile_account_names_and_passwords_rotate_in_both_sql_modes_and_nothin
     canary.drop().await;
 }
 
-/// The quoting functions, checked by the server itself, in both sql_modes: our literal reads
-/// back as the original text (compared with the same text bound as a parameter), and our
-/// identifier names a column exactly as given.
+/// The quoting functions, checked by the server itself in both sql_modes, with every seed of
+/// the quoting fuzz targets and a few thousand generated hostile texts (NUL included: MariaDB's
+/// strings hold it): our literal reads back as the original text, byte for byte, and our
+/// identifier names a column exactly as given, for every text MariaDB accepts as a name.
 #[tokio::test]
 async fn quoted_literals_and_identifiers_round_trip_through_the_server_in_both_sql_modes() {
-    let texts = [
+    let hand_picked = [
         "plain",
         "o'brien",
         "back\\slash",
@@ -514,6 +516,7 @@ async fn quoted_literals_and_identifiers_round_trip_through_the_server_in_both_s
         " leading and trailing ",
         "",
     ];
+    let texts = quoting_inputs::with_seeds_and_generated(&hand_picked, 3000);
     let mut connection = admin().await;
     for no_backslash_escapes in [false, true] {
         let mode = if no_backslash_escapes {
@@ -529,40 +532,76 @@ async fn quoted_literals_and_identifiers_round_trip_through_the_server_in_both_s
             .await
             .expect("server info");
         assert_eq!(info.no_backslash_escapes, no_backslash_escapes);
-        for text in texts {
-            let literal = quote_string(text, no_backslash_escapes);
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT CAST({literal} AS CHAR) AS value, \
-                 CAST(CAST({literal} AS BINARY) = CAST(? AS BINARY) AS SIGNED) AS same"
-            )))
-            .bind(text)
-            .fetch_one(&mut connection)
-            .await
-            .unwrap_or_else(|error| panic!("{text:?} ({no_backslash_escapes}): {error}"));
-            let value: String = row.get("value");
-            let same: i64 = row.get("same");
-            assert_eq!(
-                value, text,
-                "{literal} (NO_BACKSLASH_ESCAPES {no_backslash_escapes})"
-            );
-            assert_eq!(same, 1, "{literal}");
-            if text.is_empty()
-                || text.ends_with(' ')
-                || text.chars().any(|c| c == '\0' || c > '\u{ffff}')
-            {
-                // Identifiers cannot be empty, end with a space, or hold NUL or characters
-                // outside the Basic Multilingual Plane.
-                continue;
-            }
-            let identifier = quote_identifier(text);
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT 1 AS {identifier}")))
-                .fetch_one(&mut connection)
-                .await
-                .unwrap_or_else(|error| panic!("{identifier}: {error}"));
-            assert_eq!(row.columns()[0].name(), text, "{identifier}");
+        // Batches keep it to a few dozen statements.
+        for batch in quoting_inputs::batches(&texts, 250, 256 << 10) {
+            literals_read_back(&mut connection, batch, no_backslash_escapes).await;
+            identifiers_name_columns(&mut connection, batch).await;
         }
     }
     let _ = connection.close().await;
+}
+
+/// One row per literal of the batch: its index, its bytes and its text as the server read it.
+async fn literals_read_back(
+    connection: &mut MySqlConnection,
+    batch: &[String],
+    no_backslash_escapes: bool,
+) {
+    let selects: Vec<String> = batch
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            let literal = quote_string(text, no_backslash_escapes);
+            format!(
+                "SELECT {index} AS i, CAST({literal} AS BINARY) AS b, CAST({literal} AS CHAR) AS c"
+            )
+        })
+        .collect();
+    let statement = format!("{} ORDER BY i", selects.join(" UNION ALL "));
+    let read: Vec<(i64, Vec<u8>, String)> = sqlx::query_as(sqlx::AssertSqlSafe(statement))
+        .fetch_all(&mut *connection)
+        .await
+        .unwrap_or_else(|error| {
+            panic!("a batch of literals (NO_BACKSLASH_ESCAPES {no_backslash_escapes}): {error}")
+        });
+    assert_eq!(read.len(), batch.len());
+    for ((index, bytes, value), text) in read.into_iter().zip(batch) {
+        let literal = quote_string(text, no_backslash_escapes);
+        let shown = format!("#{index} {literal} (NO_BACKSLASH_ESCAPES {no_backslash_escapes})");
+        assert_eq!(bytes, text.as_bytes(), "{shown}");
+        assert_eq!(&value, text, "{shown}");
+    }
+}
+
+/// One column per text of the batch that MariaDB accepts as a name, named with our quoted
+/// identifier. MariaDB drops the spaces and control characters a column alias starts with
+/// (warning 1466), so the name it reports is the rest.
+async fn identifiers_name_columns(connection: &mut MySqlConnection, batch: &[String]) {
+    let reported = |name: &str| {
+        name.trim_start_matches(|c: char| c == ' ' || c.is_ascii_control())
+            .to_owned()
+    };
+    // MariaDB's rules for names: not empty, not ending with a space, no NUL, only characters of
+    // the Basic Multilingual Plane, and at most 256 characters for a column alias.
+    let names: Vec<&String> = batch
+        .iter()
+        .filter(|text| {
+            !reported(text).is_empty()
+                && !text.ends_with(' ')
+                && text.chars().count() <= 256
+                && !text.chars().any(|c| c == '\0' || c > '\u{ffff}')
+        })
+        .collect();
+    if names.is_empty() {
+        return;
+    }
+    let statement = quoting_inputs::select_aliases(&names, quote_identifier);
+    let row = sqlx::query(sqlx::AssertSqlSafe(statement))
+        .fetch_one(&mut *connection)
+        .await
+        .unwrap_or_else(|error| panic!("a batch of identifiers: {error}"));
+    let columns: Vec<&str> = row.columns().iter().map(Column::name).collect();
+    quoting_inputs::assert_aliases(&columns, &names, reported, quote_identifier);
 }
 
 /// At the most verbose level the function allows (TRACE for its own crates, DEBUG for sqlx and

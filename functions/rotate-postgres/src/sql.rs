@@ -16,47 +16,13 @@ use sqlx::{AssertSqlSafe, PgConnection};
 /// How long one statement may take before the step gives up on it.
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Quotes an identifier (a role, a database) as PostgreSQL's `quote_ident` would, except that
-/// it always quotes: `app` becomes `"app"`, `a"b` becomes `"a""b"`. Inside double quotes every
-/// character but `"` is literal (backslashes, `'`, `%`, `;`, spaces, any Unicode), and case is
-/// kept.
-///
-/// A name must not contain a NUL character (PostgreSQL names cannot); [`set_password`] refuses
-/// one before quoting. Names longer than 63 bytes are truncated by the server, as for any
-/// identifier.
-pub fn quote_identifier(name: &str) -> String {
-    let mut quoted = String::with_capacity(name.len() + 2);
-    quoted.push('"');
-    for character in name.chars() {
-        if character == '"' {
-            quoted.push('"');
-        }
-        quoted.push(character);
-    }
-    quoted.push('"');
-    quoted
-}
+mod quoting;
+pub use quoting::{quote_identifier, quote_literal};
 
-/// Quotes a string literal exactly as PostgreSQL's `quote_literal` does: `'` is doubled, and
-/// when the text holds a backslash the literal becomes an escape string (`E'…'`) with every
-/// backslash doubled. The result means the same text whatever `standard_conforming_strings`
-/// is, and the client encoding is always UTF-8 (sqlx sets it), so no multi-byte trick applies.
-pub fn quote_literal(text: &str) -> String {
-    let escape = text.contains('\\');
-    let mut quoted = String::with_capacity(text.len() + 3);
-    if escape {
-        quoted.push('E');
-    }
-    quoted.push('\'');
-    for character in text.chars() {
-        if character == '\'' || (escape && character == '\\') {
-            quoted.push(character);
-        }
-        quoted.push(character);
-    }
-    quoted.push('\'');
-    quoted
-}
+/// What the server reads back from a quoted token, for the tests (and the fuzz targets) to
+/// check the quoting against.
+#[cfg(test)]
+mod lexer;
 
 /// The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (`SCRAM-SHA-256$4096:<salt>$<stored
 /// key>:<server key>`), with a fresh random salt, SASLprep applied as the server does.
@@ -256,65 +222,6 @@ mod tests {
         "tab\tnew\nline",
     ];
 
-    /// Reads back a double-quoted identifier as PostgreSQL's scanner does.
-    fn unquote_identifier(quoted: &str) -> String {
-        let inner = quoted
-            .strip_prefix('"')
-            .and_then(|rest| rest.strip_suffix('"'))
-            .expect("quoted");
-        let mut name = String::new();
-        let mut characters = inner.chars().peekable();
-        while let Some(character) = characters.next() {
-            if character == '"' {
-                assert_eq!(
-                    characters.next(),
-                    Some('"'),
-                    "a lone quote ends the identifier"
-                );
-            }
-            name.push(character);
-        }
-        name
-    }
-
-    /// Reads back a literal as PostgreSQL's scanner does, with standard_conforming_strings on
-    /// (`on == true`) or off.
-    fn unquote_literal(quoted: &str, standard_conforming_strings: bool) -> String {
-        let (escape, rest) = match quoted.strip_prefix('E') {
-            Some(rest) => (true, rest),
-            None => (!standard_conforming_strings, quoted),
-        };
-        let inner = rest
-            .strip_prefix('\'')
-            .and_then(|rest| rest.strip_suffix('\''))
-            .expect("quoted");
-        let mut text = String::new();
-        let mut characters = inner.chars();
-        while let Some(character) = characters.next() {
-            match character {
-                '\'' => {
-                    assert_eq!(
-                        characters.next(),
-                        Some('\''),
-                        "a lone quote ends the literal"
-                    );
-                    text.push('\'');
-                }
-                '\\' if escape => {
-                    // Our output only ever escapes a backslash with a backslash.
-                    assert_eq!(
-                        characters.next(),
-                        Some('\\'),
-                        "only \\\\ escapes are produced"
-                    );
-                    text.push('\\');
-                }
-                other => text.push(other),
-            }
-        }
-        text
-    }
-
     #[test]
     fn identifiers_are_always_double_quoted_with_inner_quotes_doubled() {
         assert_eq!(quote_identifier("app"), "\"app\"");
@@ -323,7 +230,7 @@ mod tests {
         assert_eq!(quote_identifier("back\\slash"), "\"back\\slash\"");
         for name in HOSTILE {
             let quoted = quote_identifier(name);
-            assert_eq!(unquote_identifier(&quoted), name, "{quoted}");
+            assert_eq!(lexer::read_identifier(&quoted).as_deref(), Ok(name));
         }
     }
 
@@ -336,8 +243,8 @@ mod tests {
         assert_eq!(quote_literal(""), "''");
         for text in HOSTILE.into_iter().chain(["'\"\\%$;", "\\", "'"]) {
             let quoted = quote_literal(text);
-            assert_eq!(unquote_literal(&quoted, true), text, "{quoted}");
-            assert_eq!(unquote_literal(&quoted, false), text, "{quoted}");
+            assert_eq!(lexer::read_literal(&quoted, true).as_deref(), Ok(text));
+            assert_eq!(lexer::read_literal(&quoted, false).as_deref(), Ok(text));
         }
     }
 

@@ -6,9 +6,10 @@ mod support;
 
 use rotate_postgres::sql::{quote_identifier, quote_literal};
 use rotation_tests::orchestrator::STEPS;
+use rotation_tests::quoting_inputs;
 use rotation_tests::runtime_api::Invocation;
 use serde_json::json;
-use sqlx::{Column, Connection, Row};
+use sqlx::{Column, Connection, PgConnection, Row};
 use support::{
     assert_no_secret_in, assert_rotated, login, postgres, superuser, template_secret, text_rows,
     unique, AppRole, Fixture, Login,
@@ -402,12 +403,15 @@ async fn a_secret_rotated_by_this_function_rotates_again_after_a_cold_start() {
     role.drop().await;
 }
 
-/// The quoting functions, checked by the server itself: it reads our literal back as the
+/// The quoting functions, checked by the server itself with every seed of the quoting fuzz
+/// targets and a few thousand generated hostile texts: it reads our literal back as the
 /// original text (with either setting of standard_conforming_strings) and writes the same
-/// literal with its own quote_literal; our identifier names a column exactly as given.
+/// literal with its own quote_literal; our identifier names a column as given, cut at the 63
+/// bytes PostgreSQL keeps. A NUL, which PostgreSQL text cannot hold, fails the statement rather
+/// than being read as a shorter text.
 #[tokio::test]
 async fn quoted_identifiers_and_literals_round_trip_through_the_server() {
-    let texts = [
+    let hand_picked = [
         "plain",
         "App User",
         "a\"b",
@@ -420,7 +424,12 @@ async fn quoted_identifiers_and_literals_round_trip_through_the_server() {
         "$$ $tag$ ''",
         "tab\tnew\nline",
         " leading and trailing ",
+        "",
     ];
+    let inputs = quoting_inputs::with_seeds_and_generated(&hand_picked, 3000);
+    let with_nul: Vec<&String> = inputs.iter().filter(|text| text.contains('\0')).collect();
+    // Every text round-trips without its NULs; a few keep them, for the refusal below.
+    let texts: Vec<String> = inputs.iter().map(|text| text.replace('\0', "")).collect();
     let mut connection = superuser().await;
     for standard_conforming_strings in ["on", "off"] {
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
@@ -429,24 +438,71 @@ async fn quoted_identifiers_and_literals_round_trip_through_the_server() {
         .execute(&mut connection)
         .await
         .expect("SET");
-        for text in texts {
-            let literal = quote_literal(text);
-            let identifier = quote_identifier(text);
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {literal} AS value, quote_literal($1) AS server, 1 AS {identifier}"
-            )))
-            .bind(text)
-            .fetch_one(&mut connection)
-            .await
-            .unwrap_or_else(|error| panic!("{text:?}: {error}"));
-            let value: String = row.get("value");
-            let server: String = row.get("server");
-            assert_eq!(value, text, "{literal} ({standard_conforming_strings})");
-            assert_eq!(literal, server, "{text:?}: PostgreSQL's quote_literal");
-            assert_eq!(row.columns()[2].name(), text, "{identifier}");
+        // Batches keep it to a few dozen statements.
+        for batch in quoting_inputs::batches(&texts, 250, 256 << 10) {
+            literals_read_back(&mut connection, batch, standard_conforming_strings).await;
+            identifiers_name_columns(&mut connection, batch).await;
         }
     }
+    assert!(with_nul.len() >= 3, "the inputs hold texts with a NUL");
+    for text in with_nul.into_iter().take(3) {
+        let statement = format!("SELECT {}", quote_literal(text));
+        let outcome = sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&mut connection)
+            .await;
+        assert!(outcome.is_err(), "{text:?} was accepted: {outcome:?}");
+        // The refusal may be a protocol error that ends the session.
+        connection = superuser().await;
+    }
     let _ = connection.close().await;
+}
+
+/// `SELECT` of every literal of the batch, each beside its index and the server's own
+/// `quote_literal` of what it read.
+async fn literals_read_back(connection: &mut PgConnection, batch: &[String], mode: &str) {
+    let rows: Vec<String> = batch
+        .iter()
+        .enumerate()
+        .map(|(index, text)| format!("({index}, {})", quote_literal(text)))
+        .collect();
+    let statement = format!(
+        "SELECT i, v, quote_literal(v) FROM (VALUES {}) AS t(i, v) ORDER BY i",
+        rows.join(", ")
+    );
+    let read: Vec<(i32, String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(statement))
+        .fetch_all(&mut *connection)
+        .await
+        .unwrap_or_else(|error| panic!("a batch of literals ({mode}): {error}"));
+    assert_eq!(read.len(), batch.len());
+    for ((index, value, server), text) in read.into_iter().zip(batch) {
+        let literal = quote_literal(text);
+        assert_eq!(
+            &value, text,
+            "#{index} {literal} (standard_conforming_strings {mode})"
+        );
+        assert_eq!(literal, server, "{text:?}: PostgreSQL's quote_literal");
+    }
+}
+
+/// One column per text of the batch, named with our quoted identifier; the server keeps a
+/// name's first 63 bytes (whole characters), as it does for role names.
+async fn identifiers_name_columns(connection: &mut PgConnection, batch: &[String]) {
+    // A zero-length quoted identifier is a syntax error; `check_name` refuses empty names.
+    let names: Vec<&String> = batch.iter().filter(|text| !text.is_empty()).collect();
+    let statement = quoting_inputs::select_aliases(&names, quote_identifier);
+    let row = sqlx::query(sqlx::AssertSqlSafe(statement))
+        .fetch_one(&mut *connection)
+        .await
+        .unwrap_or_else(|error| panic!("a batch of identifiers: {error}"));
+    let reported: Vec<&str> = row.columns().iter().map(Column::name).collect();
+    let first_63_bytes = |name: &str| {
+        let mut kept = name.len().min(63);
+        while !name.is_char_boundary(kept) {
+            kept -= 1;
+        }
+        name[..kept].to_owned()
+    };
+    quoting_inputs::assert_aliases(&reported, &names, first_63_bytes, quote_identifier);
 }
 
 /// testSecret fails after setSecret changed the password (the test query is denied: `now()` is
