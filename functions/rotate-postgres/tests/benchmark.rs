@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use rotation_tests::bench::lockout::measure_lockout;
 use rotation_tests::bench::{measure, Runs, Subject};
 
 #[tokio::test]
@@ -44,4 +45,21 @@ async fn the_benchmark_measures_a_single_user_rotation_through_its_proxies() {
     assert_eq!(figures.database_connections_left_open, 0);
     assert!(figures.warm_peak_rss_kib > 0 && figures.cold_peak_rss_kib > 0);
     assert_eq!(figures.init_ms.n, 5, "one warm process and four cold ones");
+}
+
+#[tokio::test]
+async fn the_lockout_client_is_let_in_again_after_every_single_user_rotation() {
+    let binary = Path::new(env!("CARGO_BIN_EXE_rotate-postgres"));
+    // measure_lockout fails when the client is still refused 10 s after a rotation ended.
+    let figures = measure_lockout(Subject::PostgresSingleUser, binary, Runs::ONCE)
+        .await
+        .unwrap_or_else(|error| panic!("the lock-out window was measured: {error}"));
+
+    assert_eq!(figures.subject, "rotate-postgres/single-user");
+    assert_eq!(figures.warm_window_ms.n, 1, "{figures:?}");
+    assert_eq!(figures.cold_window_ms.n, 1, "{figures:?}");
+    assert!(
+        figures.login_ms.n >= 2 && figures.login_ms.median > 0.0,
+        "the client logged in before and after each rotation: {figures:?}"
+    );
 }

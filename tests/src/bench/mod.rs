@@ -11,11 +11,14 @@
 //! - **Calls**: counted on the wire by a [`Proxy`](crate::proxy::Proxy) in front of moto (by
 //!   operation) and in front of the database (connections, and whether one is left open when
 //!   the step has returned).
+//! - **Lock-out window** (single user): how long a client holding the old password is refused,
+//!   in [`lockout`].
 //! - **Scale**: setSecret's time and database round trips for alternating users as the
 //!   rotated user's grants (MySQL) or role memberships (PostgreSQL) grow.
 //!
 //! Nothing here prints or stores a credential: only names of operations, counts and times.
 
+pub mod lockout;
 pub mod report;
 pub mod subject;
 
@@ -561,4 +564,7 @@ pub struct Results {
     pub subjects: Vec<SubjectFigures>,
     pub sizes: Vec<SizeFigures>,
     pub scale: Vec<ScaleFigures>,
+    /// Single user's lock-out window (absent from results written before it was measured).
+    #[serde(default)]
+    pub lockout: Vec<lockout::LockoutFigures>,
 }

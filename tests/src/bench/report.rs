@@ -100,6 +100,7 @@ pub fn markdown(results: &Results, before: Option<&Results>) -> String {
     calls_table(&mut page, &compared);
     sizes_table(&mut page, &compared);
     scale_table(&mut page, &compared);
+    lockout_table(&mut page, &compared);
     goals(&mut page, results);
     page
 }
@@ -302,6 +303,51 @@ fn scale_table(page: &mut String, compared: &Compared<'_>) {
                 before.map(|b| b.steady_round_trips.to_string()),
                 figures.steady_round_trips.to_string()
             ),
+        );
+    }
+    let _ = writeln!(page);
+}
+
+fn lockout_table(page: &mut String, compared: &Compared<'_>) {
+    if compared.after.lockout.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        page,
+        "## Single user: how long a client holding the old password is refused\n\n\
+         setSecret changes the password; `AWSCURRENT` names the new one only after finishSecret. \
+         A client logging in every {} ms with `AWSCURRENT`, re-reading it after each refusal, is \
+         refused from the end of its first refused login to the end of the next login that \
+         works: that is the window, per rotation, with the steps run back to back as Secrets \
+         Manager runs them. One client login is the window's resolution. Alternating users has \
+         no window (the load tests assert zero failed logins after a re-read).\n",
+        super::lockout::PAUSE.as_millis()
+    );
+    let _ = writeln!(
+        page,
+        "| function / strategy | window, warm process | refused logins, warm | window, fresh \
+         process per step | refused logins, fresh | one client login |"
+    );
+    let _ = writeln!(page, "|---|---|---|---|---|---|");
+    for figures in &compared.after.lockout {
+        let before = compared
+            .before
+            .and_then(|b| b.lockout.iter().find(|l| l.subject == figures.subject));
+        let _ = writeln!(
+            page,
+            "| {} | {} | {} | {} | {} | {} |",
+            figures.subject,
+            cell(
+                before.map(|b| ms(b.warm_window_ms.median)),
+                ms(figures.warm_window_ms.median)
+            ),
+            figures.warm_refused_logins,
+            cell(
+                before.map(|b| ms(b.cold_window_ms.median)),
+                ms(figures.cold_window_ms.median)
+            ),
+            figures.cold_refused_logins,
+            ms(figures.login_ms.median),
         );
     }
     let _ = writeln!(page);

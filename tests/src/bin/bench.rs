@@ -16,6 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use rotation_tests::bench::lockout::measure_lockout;
 use rotation_tests::bench::report::{check_goals, markdown, svg};
 use rotation_tests::bench::{
     measure, measure_scale, BenchError, Results, Runs, SizeFigures, Subject,
@@ -143,6 +144,21 @@ async fn run(options: Options) -> Result<Results, BenchError> {
             figures.database_connections,
         );
         results.subjects.push(figures);
+    }
+
+    for subject in [Subject::PostgresSingleUser, Subject::MysqlSingleUser] {
+        if !options.subjects.contains(&subject) {
+            continue;
+        }
+        eprintln!("bench: {subject}: lock-out window …");
+        let binary = options.bin_dir.join(subject.function());
+        let figures = measure_lockout(subject, &binary, options.runs).await?;
+        eprintln!(
+            "bench: {subject}: a client holding the old password is refused for {:.1} ms \
+             (warm), {:.1} ms (fresh process per step); one login {:.1} ms",
+            figures.warm_window_ms.median, figures.cold_window_ms.median, figures.login_ms.median
+        );
+        results.lockout.push(figures);
     }
 
     if options.scale {
