@@ -558,6 +558,9 @@ pub struct SizeFigures {
 pub struct Results {
     /// What the figures were measured on, and how often.
     pub machine: String,
+    /// The commit measured (`git describe`), when known.
+    #[serde(default)]
+    pub revision: String,
     pub runs: Option<Runs>,
     /// The target the zips were built for.
     pub zip_target: String,

@@ -89,10 +89,15 @@ pub fn markdown(results: &Results, before: Option<&Results>) -> String {
                 runs.warm, runs.cold
             ))
             .unwrap_or_default(),
-        if before.is_some() {
-            " Where a figure changed, the cell reads `before → after`."
-        } else {
-            ""
+        match before {
+            Some(before) => format!(
+                " Where a figure changed, the cell reads `before → after`{}.",
+                match (before.revision.as_str(), results.revision.as_str()) {
+                    ("", _) | (_, "") => String::new(),
+                    (was, is) => format!(" (before: `{was}`, after: `{is}`)"),
+                }
+            ),
+            None => String::new(),
         }
     );
     summary_table(&mut page, &compared);
@@ -242,10 +247,17 @@ fn sizes_table(page: &mut String, compared: &Compared<'_>) {
     }
     let _ = writeln!(
         page,
-        "## Package size (MiB)\n\nThe release binary (`cargo build --release`) and \
-         `bootstrap.zip` from `cargo lambda build --release --output-format zip`, built for \
-         {}.\n",
-        compared.after.zip_target
+        "## Package size (MiB)\n\nThe release binary (`cargo build --release`, this machine's \
+         architecture) and `bootstrap.zip` from `cargo lambda build --release --output-format \
+         zip`, built for {}{}.\n",
+        compared.after.zip_target,
+        match compared.before {
+            Some(before) if before.zip_target != compared.after.zip_target => format!(
+                " (before: {}, so the zips are not compared)",
+                before.zip_target
+            ),
+            _ => String::new(),
+        }
     );
     let _ = writeln!(page, "| function | release binary | bootstrap.zip |");
     let _ = writeln!(page, "|---|---|---|");
@@ -257,7 +269,16 @@ fn sizes_table(page: &mut String, compared: &Compared<'_>) {
             "| {} | {} | {} |",
             size.function,
             cell(before.map(|b| mb(b.binary_bytes)), mb(size.binary_bytes)),
-            cell(before.map(zip), zip(size)),
+            // Zips of two architectures are not the same figure: no arrow between them.
+            cell(
+                before
+                    .filter(|_| {
+                        compared.before.map(|b| b.zip_target.as_str())
+                            == Some(compared.after.zip_target.as_str())
+                    })
+                    .map(zip),
+                zip(size)
+            ),
         );
     }
     let _ = writeln!(page);

@@ -115,6 +115,7 @@ fn size_of(path: &Path) -> Option<u64> {
 async fn run(options: Options) -> Result<Results, BenchError> {
     let mut results = Results {
         machine: machine(),
+        revision: std::env::var("BENCH_REVISION").unwrap_or_default(),
         runs: Some(options.runs),
         zip_target: options.zip_target.clone(),
         ..Results::default()
