@@ -20,7 +20,8 @@ pub use rotation::database::login::{host_and_port, LoginError, LoginFailure, TLS
 use rotation::database::login::{Login, LoginSettings, TlsLabels};
 use rotation::database::tunnel::Tunnel;
 use rotation::database::DatabaseSecret;
-use secrecy::ExposeSecret;
+use rotation::TargetError;
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlSslMode};
 use sqlx::{ConnectOptions, Connection, MySqlConnection};
 
@@ -159,6 +160,20 @@ impl Login for Connector {
 
     async fn login_as(&self, secret: &DatabaseSecret) -> Result<MySqlConnection, LoginError> {
         self.connect(secret).await
+    }
+
+    async fn set_own_password(
+        &self,
+        connection: &mut MySqlConnection,
+        user: &str,
+        new: &SecretString,
+        old: &SecretString,
+    ) -> Result<(), TargetError> {
+        crate::single_user::change_own_password(connection, user, new, old).await
+    }
+
+    async fn log_out(&self, connection: MySqlConnection) {
+        close(connection).await;
     }
 }
 

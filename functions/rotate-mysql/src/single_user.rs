@@ -6,7 +6,7 @@
 //!    pending credentials logging in mean a retry after the password was set (done);
 //!    otherwise an `AWSPREVIOUS` version for the same user and host may log in (an earlier
 //!    attempt may have changed the password and died before finishSecret). See
-//!    `rotation::database::login::single_user_session`.
+//!    `rotation::database::login::single_user_set_password`.
 //! 3. As that user, change the password of the account the server logged it in as
 //!    (`CURRENT_USER()`), with the statement the **server** needs (`sql::set_own_password`):
 //!    the dialect follows `VERSION()` and the session's `sql_mode`, whatever the secret's
@@ -14,13 +14,11 @@
 //!    besides `'app'@'127.0.0.1'`), only the account this function logs in as changes: the
 //!    others are other credentials, which a user cannot change without privileges.
 
-use rotation::database::login::{
-    check_pending_is_current_user, single_user_session, PreviousWording, SingleUserSession,
-};
+use rotation::database::login::{single_user_roll_back, single_user_set_password, PreviousWording};
 use rotation::target::RollBack;
 use rotation::{RotationError, SecretVersions, TargetError};
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::{Connection, MySqlConnection};
+use sqlx::MySqlConnection;
 
 use crate::connection::Connector;
 use crate::sql;
@@ -30,10 +28,8 @@ pub async fn apply(
     connector: &Connector,
     versions: &SecretVersions<'_>,
 ) -> Result<(), RotationError> {
-    let arn = versions.secret_arn();
     let pending = database_secret(versions.pending().await?, "AWSPENDING version")?;
     let current = database_secret(versions.current().await?, "AWSCURRENT version")?;
-    let database = database_name(&pending.engine);
     // The AWS MariaDB template says "last valid user", the MySQL one "previous valid user".
     let wording = PreviousWording {
         user: if pending.engine == "mariadb" {
@@ -43,42 +39,16 @@ pub async fn apply(
         },
         host: "previous host",
     };
-    let session = single_user_session(
+    single_user_set_password(
+        connector,
         versions,
         &pending,
         &current,
         database_secret,
         wording,
-        connector,
+        database_name(&pending.engine),
     )
-    .await?;
-    let (mut connection, login_password) = match session {
-        SingleUserSession::LoggedIn(connection, password) => (connection, password),
-        SingleUserSession::AlreadySet(connection) => {
-            close(connection).await;
-            tracing::info!(
-                "setSecret: AWSPENDING secret is already set as password in {database} DB for \
-                 secret arn {arn}."
-            );
-            return Ok(());
-        }
-    };
-
-    let changed = change_own_password(
-        &mut connection,
-        &pending.username,
-        &pending.password,
-        &login_password,
-    )
-    .await;
-    close(connection).await;
-    changed?;
-    rotation::crash::after(rotation::crash::points::PASSWORD_SET);
-    tracing::info!(
-        "setSecret: Successfully set password for user {} in {database} DB for secret arn {arn}.",
-        pending.username
-    );
-    Ok(())
+    .await
 }
 
 /// testSecret failed: when the account is on the pending password, put it back on the current one
@@ -93,41 +63,14 @@ pub async fn roll_back(
 ) -> Result<RollBack, RotationError> {
     let mut current = database_secret(versions.current().await?, "AWSCURRENT version")?;
     let mut pending = database_secret(versions.pending().await?, "AWSPENDING version")?;
-    check_pending_is_current_user(&pending, &current)?;
     current.dbname = None;
     pending.dbname = None;
-    match connector.connect(&current).await {
-        Ok(connection) => {
-            close(connection).await;
-            return Ok(RollBack::NothingToUndo);
-        }
-        Err(error) if error.is_rejected() => {}
-        Err(error) => return Err(TargetError::from(error).into()),
-    }
-    let mut connection = connector
-        .connect(&pending)
-        .await
-        .map_err(TargetError::from)?;
-    let restored = change_own_password(
-        &mut connection,
-        &current.username,
-        &current.password,
-        &pending.password,
-    )
-    .await;
-    close(connection).await;
-    restored?;
-    tracing::warn!(
-        "testSecret: user {} is back on the AWSCURRENT password of secret {}.",
-        current.username,
-        versions.secret_arn()
-    );
-    Ok(RollBack::OnCurrent)
+    single_user_roll_back(connector, versions, &pending, &current).await
 }
 
 /// As the logged-in user: read the server's dialect and the account the server matched, then
-/// change that account's password.
-async fn change_own_password(
+/// change that account's password (`login_password` is the one it logged in with).
+pub async fn change_own_password(
     connection: &mut MySqlConnection,
     user: &str,
     password: &SecretString,
@@ -157,8 +100,4 @@ fn database_name(engine: &str) -> &'static str {
     } else {
         "MySQL"
     }
-}
-
-async fn close(connection: MySqlConnection) {
-    let _ = connection.close().await;
 }

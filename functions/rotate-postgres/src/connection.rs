@@ -17,7 +17,8 @@ pub use rotation::database::login::{host_and_port, LoginError, LoginFailure, TLS
 use rotation::database::login::{Login, LoginSettings, TlsLabels};
 use rotation::database::tunnel::Tunnel;
 use rotation::database::DatabaseSecret;
-use secrecy::ExposeSecret;
+use rotation::TargetError;
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{ConnectOptions, Connection, PgConnection};
 
@@ -153,6 +154,21 @@ impl Login for Connector {
 
     async fn login_as(&self, secret: &DatabaseSecret) -> Result<PgConnection, LoginError> {
         self.connect(secret).await
+    }
+
+    /// `ALTER ROLE … PASSWORD` with a verifier computed here: PostgreSQL needs no old password.
+    async fn set_own_password(
+        &self,
+        connection: &mut PgConnection,
+        user: &str,
+        new: &SecretString,
+        _old: &SecretString,
+    ) -> Result<(), TargetError> {
+        crate::sql::set_password(connection, user, new).await
+    }
+
+    async fn log_out(&self, connection: PgConnection) {
+        close(connection).await;
     }
 }
 

@@ -6,25 +6,21 @@
 //!    pending credentials logging in mean a retry after the password was set (done);
 //!    otherwise an `AWSPREVIOUS` version for the same user and host may log in (an earlier
 //!    attempt may have changed the password and died before finishSecret). See
-//!    `rotation::database::login::single_user_session`.
-//! 3. As that user, set the password to the pending one, hashed client-side.
+//!    `rotation::database::login::single_user_set_password`.
+//! 3. As that user, set the password to the pending one, hashed client-side
+//!    (`Connector::set_own_password`, `sql::set_password`).
 
-use rotation::database::login::{
-    check_pending_is_current_user, single_user_session, PreviousWording, SingleUserSession,
-};
+use rotation::database::login::{single_user_roll_back, single_user_set_password, PreviousWording};
 use rotation::target::RollBack;
-use rotation::{RotationError, SecretVersions, TargetError};
-use sqlx::{Connection, PgConnection};
+use rotation::{RotationError, SecretVersions};
 
 use crate::connection::Connector;
-use crate::sql;
 use crate::target::database_secret;
 
 pub async fn apply(
     connector: &Connector,
     versions: &SecretVersions<'_>,
 ) -> Result<(), RotationError> {
-    let arn = versions.secret_arn();
     let pending = database_secret(versions.pending().await?, "AWSPENDING version")?;
     let current = database_secret(versions.current().await?, "AWSCURRENT version")?;
     // The AWS PostgreSQL template's texts.
@@ -32,36 +28,16 @@ pub async fn apply(
         user: "previous valid user",
         host: "current previous valid",
     };
-    let session = single_user_session(
+    single_user_set_password(
+        connector,
         versions,
         &pending,
         &current,
         database_secret,
         wording,
-        connector,
+        "PostgreSQL",
     )
-    .await?;
-    let mut connection = match session {
-        SingleUserSession::LoggedIn(connection, _) => connection,
-        SingleUserSession::AlreadySet(connection) => {
-            close(connection).await;
-            tracing::info!(
-                "setSecret: AWSPENDING secret is already set as password in PostgreSQL DB for \
-                 secret arn {arn}."
-            );
-            return Ok(());
-        }
-    };
-
-    let changed = sql::set_password(&mut connection, &pending.username, &pending.password).await;
-    close(connection).await;
-    changed?;
-    rotation::crash::after(rotation::crash::points::PASSWORD_SET);
-    tracing::info!(
-        "setSecret: Successfully set password for user {} in PostgreSQL DB for secret arn {arn}.",
-        pending.username
-    );
-    Ok(())
+    .await
 }
 
 /// testSecret failed: when the user is on the pending password, put it back on the current one
@@ -73,30 +49,5 @@ pub async fn roll_back(
 ) -> Result<RollBack, RotationError> {
     let current = database_secret(versions.current().await?, "AWSCURRENT version")?;
     let pending = database_secret(versions.pending().await?, "AWSPENDING version")?;
-    check_pending_is_current_user(&pending, &current)?;
-    match connector.connect(&current).await {
-        Ok(connection) => {
-            close(connection).await;
-            return Ok(RollBack::NothingToUndo);
-        }
-        Err(error) if error.is_rejected() => {}
-        Err(error) => return Err(TargetError::from(error).into()),
-    }
-    let mut connection = connector
-        .connect(&pending)
-        .await
-        .map_err(TargetError::from)?;
-    let restored = sql::set_password(&mut connection, &current.username, &current.password).await;
-    close(connection).await;
-    restored?;
-    tracing::warn!(
-        "testSecret: user {} is back on the AWSCURRENT password of secret {}.",
-        current.username,
-        versions.secret_arn()
-    );
-    Ok(RollBack::OnCurrent)
-}
-
-async fn close(connection: PgConnection) {
-    let _ = connection.close().await;
+    single_user_roll_back(connector, versions, &pending, &current).await
 }

@@ -23,7 +23,7 @@ use crate::config::ConfigError;
 use crate::database::{DatabaseSecret, TlsMode};
 use crate::error::RotationError;
 use crate::secret::{FlagValue, SecretDocument};
-use crate::target::TargetError;
+use crate::target::{RollBack, TargetError};
 use crate::versions::SecretVersions;
 
 /// The plaintext TLS mode, as it appears in logs and errors.
@@ -409,23 +409,121 @@ pub async fn usable_previous(
     Ok(Some(previous))
 }
 
-/// A function's way of logging in with one version's credentials (its `Connector`), for the
-/// login flows every database function shares.
+/// What a database function (its `Connector`) gives the login flows every database function
+/// shares: a login with one version's credentials, a change of the logged-in user's own
+/// password, and a goodbye.
 #[async_trait::async_trait]
 pub trait Login: Sync {
     type Connection: Send;
 
     async fn login_as(&self, secret: &DatabaseSecret) -> Result<Self::Connection, LoginError>;
+
+    /// As the logged-in user, sets that user's own password to `new`. `old` is the password it
+    /// logged in with (MySQL 8 checks it with `REPLACE`).
+    async fn set_own_password(
+        &self,
+        connection: &mut Self::Connection,
+        user: &str,
+        new: &SecretString,
+        old: &SecretString,
+    ) -> Result<(), TargetError>;
+
+    /// Closes a connection whose work is done; a failure to say goodbye changes nothing.
+    async fn log_out(&self, connection: Self::Connection);
 }
 
 /// What single-user setSecret logs in as.
-pub enum SingleUserSession<C> {
+enum SingleUserSession<C> {
     /// The current credentials are rejected and the pending ones log in: a retry after the
     /// password was set. The connection only proved it; close it.
     AlreadySet(C),
     /// Logged in as the user, with the current credentials or, when those are rejected, the
     /// previous ones; the password it logged in with.
     LoggedIn(C, SecretString),
+}
+
+/// Single user's setSecret, once the engine has read both versions: log in as the user
+/// ([`single_user_session`]), then, as that user, set its password to the pending one.
+/// `database` names the server in the AWS templates' log lines ("PostgreSQL", "MySQL",
+/// "MariaDB").
+pub async fn single_user_set_password<L: Login>(
+    connector: &L,
+    versions: &SecretVersions<'_>,
+    pending: &DatabaseSecret,
+    current: &DatabaseSecret,
+    parse: impl FnOnce(&SecretDocument, &str) -> Result<DatabaseSecret, TargetError>,
+    wording: PreviousWording,
+    database: &str,
+) -> Result<(), RotationError> {
+    let arn = versions.secret_arn();
+    let session = single_user_session(versions, pending, current, parse, wording, connector);
+    let (mut connection, login_password) = match session.await? {
+        SingleUserSession::LoggedIn(connection, password) => (connection, password),
+        SingleUserSession::AlreadySet(connection) => {
+            connector.log_out(connection).await;
+            tracing::info!(
+                "setSecret: AWSPENDING secret is already set as password in {database} DB for \
+                 secret arn {arn}."
+            );
+            return Ok(());
+        }
+    };
+    let changed = connector
+        .set_own_password(
+            &mut connection,
+            &pending.username,
+            &pending.password,
+            &login_password,
+        )
+        .await;
+    connector.log_out(connection).await;
+    changed?;
+    crate::crash::after(crate::crash::points::PASSWORD_SET);
+    tracing::info!(
+        "setSecret: Successfully set password for user {} in {database} DB for secret arn {arn}.",
+        pending.username
+    );
+    Ok(())
+}
+
+/// Single user's roll-back after a failed testSecret: when the user is on the pending password,
+/// log in with it and put the current one back, so applications using `AWSCURRENT` work again.
+/// The current password still working means there is nothing to undo.
+pub async fn single_user_roll_back<L: Login>(
+    connector: &L,
+    versions: &SecretVersions<'_>,
+    pending: &DatabaseSecret,
+    current: &DatabaseSecret,
+) -> Result<RollBack, RotationError> {
+    check_pending_is_current_user(pending, current)?;
+    match connector.login_as(current).await {
+        Ok(connection) => {
+            connector.log_out(connection).await;
+            return Ok(RollBack::NothingToUndo);
+        }
+        Err(error) if error.is_rejected() => {}
+        Err(error) => return Err(TargetError::from(error).into()),
+    }
+    let mut connection = connector
+        .login_as(pending)
+        .await
+        .map_err(TargetError::from)?;
+    let restored = connector
+        .set_own_password(
+            &mut connection,
+            &current.username,
+            &current.password,
+            &pending.password,
+        )
+        .await;
+    connector.log_out(connection).await;
+    restored?;
+    tracing::warn!(
+        "testSecret: user {} is back on the AWSCURRENT password of secret {}.",
+        current.username,
+        versions.secret_arn()
+    );
+    Ok(RollBack::OnCurrent)
 }
 
 /// Single user: logs in to change the password, at the cost of one login in the usual case.
@@ -439,7 +537,7 @@ pub enum SingleUserSession<C> {
 /// The AWS templates try pending first; the order only changes how many logins it takes, since
 /// one user's password cannot be both. An unreachable server ends the search with its error
 /// (retryable), a rejection by every version with the last rejection.
-pub async fn single_user_session<L: Login>(
+async fn single_user_session<L: Login>(
     versions: &SecretVersions<'_>,
     pending: &DatabaseSecret,
     current: &DatabaseSecret,
