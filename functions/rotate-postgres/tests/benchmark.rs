@@ -62,4 +62,13 @@ async fn the_lockout_client_is_let_in_again_after_every_single_user_rotation() {
         figures.login_ms.n >= 2 && figures.login_ms.median > 0.0,
         "the client logged in before and after each rotation: {figures:?}"
     );
+    for (at_least, at_most) in [
+        (&figures.warm_at_least_ms, &figures.warm_at_most_ms),
+        (&figures.cold_at_least_ms, &figures.cold_at_most_ms),
+    ] {
+        assert!(
+            at_most.n == 1 && at_most.median > 0.0 && at_least.median <= at_most.median,
+            "the steps' times bound the window: {figures:?}"
+        );
+    }
 }

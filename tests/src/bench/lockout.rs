@@ -20,11 +20,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{
-    cold_rotation, median_count, start, warm_rotation, BenchError, Paths, Privileges, Runs,
-    Subject, Summary,
-};
+use super::{median_count, start, BenchError, Paths, Privileges, Runs, Subject, Summary};
 use crate::login::{self, Login};
+use crate::orchestrator::{Orchestrator, STEPS};
+use crate::runtime_api::{FunctionSpec, Invocation, LambdaFunction};
 use crate::secrets_manager::MotoSecretsManager;
 use crate::stack;
 
@@ -44,11 +43,79 @@ pub struct LockoutFigures {
     pub warm_window_ms: Summary,
     /// Per rotation with a fresh process per step.
     pub cold_window_ms: Summary,
+    /// The same windows bounded by when the steps ran, whatever the client's pace: at least
+    /// setSecret's end to finishSecret's start, at most setSecret's start to finishSecret's end
+    /// (the password changes inside setSecret, the label moves inside finishSecret).
+    pub warm_at_least_ms: Summary,
+    pub warm_at_most_ms: Summary,
+    pub cold_at_least_ms: Summary,
+    pub cold_at_most_ms: Summary,
     /// Refused logins per rotation (median), warm and cold.
     pub warm_refused_logins: u64,
     pub cold_refused_logins: u64,
     /// One login of the client: the windows' resolution.
     pub login_ms: Summary,
+}
+
+/// When the orchestrator started and saw the end of setSecret and finishSecret.
+struct StepTimes {
+    set: (Instant, Instant),
+    finish: (Instant, Instant),
+}
+
+impl StepTimes {
+    fn at_least(&self) -> Duration {
+        self.finish.0.saturating_duration_since(self.set.1)
+    }
+
+    fn at_most(&self) -> Duration {
+        self.finish.1.saturating_duration_since(self.set.0)
+    }
+}
+
+/// One rotation with the steps back to back, as Secrets Manager runs them, by `warm` or, without
+/// it, by a fresh process per step (its spawn counted in the step). Nothing else runs between
+/// the steps: the rest of the benchmark's per-step accounting would widen the window.
+async fn rotation(
+    moto: &MotoSecretsManager,
+    spec: &FunctionSpec,
+    warm: Option<&LambdaFunction>,
+    arn: &str,
+) -> Result<StepTimes, BenchError> {
+    let token = moto.start_rotation(arn).await;
+    let mut set = None;
+    let mut finish = None;
+    for name in STEPS {
+        let began = Instant::now();
+        let fresh = match warm {
+            Some(_) => None,
+            None => Some(start(spec).await?),
+        };
+        let function = warm
+            .or(fresh.as_ref())
+            .ok_or_else(|| BenchError("no function to invoke".to_owned()))?;
+        let record = Orchestrator { moto, function }
+            .invoke(arn, &token, name)
+            .await;
+        let ended = Instant::now();
+        if let Some(fresh) = fresh {
+            fresh.stop().await;
+        }
+        if !matches!(record.invocation, Invocation::Succeeded(_)) {
+            return Err(BenchError(format!("{name} {}", record.invocation)));
+        }
+        match name {
+            "setSecret" => set = Some((began, ended)),
+            "finishSecret" => finish = Some((began, ended)),
+            _ => {}
+        }
+    }
+    match (set, finish) {
+        (Some(set), Some(finish)) => Ok(StepTimes { set, finish }),
+        _ => Err(BenchError(
+            "the rotation had no setSecret or finishSecret".to_owned(),
+        )),
+    }
 }
 
 /// What the client saw during one rotation.
@@ -81,37 +148,44 @@ pub async fn measure_lockout(
     let prepared = subject
         .prepare(&moto, &paths, Privileges::default())
         .await?;
-    let spec = crate::runtime_api::FunctionSpec::new(binary).env(prepared.env.iter().cloned());
+    let spec = FunctionSpec::new(binary).env(prepared.env.iter().cloned());
     let arn = prepared.arn.as_str();
 
     let mut warm = Vec::with_capacity(runs.warm);
     let function = start(&spec).await?;
     for _ in 0..runs.warm {
-        let rotation = warm_rotation(&moto, &function, &paths, arn);
-        warm.push(client_during(subject, &moto, arn, rotation).await?);
+        let rotated = rotation(&moto, &spec, Some(&function), arn);
+        warm.push(client_during(subject, &moto, arn, rotated).await?);
     }
     function.stop().await;
     let mut cold = Vec::with_capacity(runs.cold);
     for _ in 0..runs.cold {
-        let rotation = cold_rotation(&moto, &spec, &paths, arn);
-        cold.push(client_during(subject, &moto, arn, rotation).await?);
+        let rotated = rotation(&moto, &spec, None, arn);
+        cold.push(client_during(subject, &moto, arn, rotated).await?);
     }
 
-    let windows = |samples: &[ClientSample]| {
-        Summary::of_durations(&samples.iter().map(|s| s.window).collect::<Vec<_>>())
+    let windows = |samples: &[(StepTimes, ClientSample)]| {
+        Summary::of_durations(&samples.iter().map(|(_, s)| s.window).collect::<Vec<_>>())
     };
-    let refused = |samples: &[ClientSample]| {
-        median_count(&samples.iter().map(|s| s.refused).collect::<Vec<_>>())
+    let bound = |samples: &[(StepTimes, ClientSample)], pick: fn(&StepTimes) -> Duration| {
+        Summary::of_durations(&samples.iter().map(|(t, _)| pick(t)).collect::<Vec<_>>())
+    };
+    let refused = |samples: &[(StepTimes, ClientSample)]| {
+        median_count(&samples.iter().map(|(_, s)| s.refused).collect::<Vec<_>>())
     };
     let logins: Vec<Duration> = warm
         .iter()
         .chain(&cold)
-        .flat_map(|sample| sample.logins.iter().copied())
+        .flat_map(|(_, sample)| sample.logins.iter().copied())
         .collect();
     Ok(LockoutFigures {
         subject: subject.to_string(),
         warm_window_ms: windows(&warm),
         cold_window_ms: windows(&cold),
+        warm_at_least_ms: bound(&warm, StepTimes::at_least),
+        warm_at_most_ms: bound(&warm, StepTimes::at_most),
+        cold_at_least_ms: bound(&cold, StepTimes::at_least),
+        cold_at_most_ms: bound(&cold, StepTimes::at_most),
         warm_refused_logins: refused(&warm),
         cold_refused_logins: refused(&cold),
         login_ms: Summary::of_durations(&logins),
@@ -141,14 +215,14 @@ async fn log_in(subject: Subject, user: &str, password: &str) -> Login {
     }
 }
 
-/// Runs `rotation` while the client logs in, and returns what the client saw; the rotation's
-/// own failure is the benchmark's.
+/// Runs `rotation` while the client logs in, and returns what it gave and what the client saw;
+/// the rotation's own failure is the benchmark's.
 async fn client_during<W, T>(
     subject: Subject,
     moto: &MotoSecretsManager,
     arn: &str,
     rotation: W,
-) -> Result<ClientSample, BenchError>
+) -> Result<(T, ClientSample), BenchError>
 where
     W: Future<Output = Result<T, BenchError>>,
 {
@@ -203,6 +277,5 @@ where
         }
     };
     let (rotated, seen) = tokio::join!(rotation, client);
-    rotated?;
-    seen
+    Ok((rotated?, seen?))
 }

@@ -156,8 +156,15 @@ async fn run(options: Options) -> Result<Results, BenchError> {
         let figures = measure_lockout(subject, &binary, options.runs).await?;
         eprintln!(
             "bench: {subject}: a client holding the old password is refused for {:.1} ms \
-             (warm), {:.1} ms (fresh process per step); one login {:.1} ms",
-            figures.warm_window_ms.median, figures.cold_window_ms.median, figures.login_ms.median
+             (warm; the steps bound it to {:.1}-{:.1} ms), {:.1} ms (fresh process per step; \
+             {:.1}-{:.1} ms); one login {:.1} ms",
+            figures.warm_window_ms.median,
+            figures.warm_at_least_ms.median,
+            figures.warm_at_most_ms.median,
+            figures.cold_window_ms.median,
+            figures.cold_at_least_ms.median,
+            figures.cold_at_most_ms.median,
+            figures.login_ms.median
         );
         results.lockout.push(figures);
     }
