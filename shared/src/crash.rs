@@ -7,20 +7,11 @@
 //! `ROTATION_CRASH_MARKER=<path>` names a file created at the crash, and an existing file means
 //! the crash already happened (the retry must get past the point).
 
-/// The named points, in the order a rotation passes them.
+/// The protocol's named points, in the order a rotation passes them. A target names the points
+/// after its own side effects beside its code, and passes them to [`after`] the same way.
 pub mod points {
     /// createSecret stored the pending value (`PutSecretValue`).
     pub const PENDING_STORED: &str = "pending-stored";
-    /// An API key was revoked at the provider.
-    pub const KEY_REVOKED: &str = "key-revoked";
-    /// An API key was issued by the provider.
-    pub const KEY_ISSUED: &str = "key-issued";
-    /// The alternate database user was created (before it has its grants or password).
-    pub const CLONE_CREATED: &str = "clone-created";
-    /// The alternate user's grants were replayed (MySQL), before its password was set.
-    pub const GRANTS_REPLAYED: &str = "grants-replayed";
-    /// The database accepted the pending password.
-    pub const PASSWORD_SET: &str = "password-set";
     /// finishSecret moved `AWSCURRENT` to the new version.
     pub const CURRENT_MOVED: &str = "current-moved";
     /// finishSecret removed `AWSPENDING` from the new version.

@@ -10,13 +10,10 @@
 
 pub mod config;
 pub mod crash;
-pub mod database;
 pub mod error;
 pub mod event;
 pub mod lambda;
 pub mod logging;
-#[cfg(feature = "rds")]
-pub mod master;
 pub mod password;
 pub mod protocol;
 pub mod secret;

@@ -11,3 +11,12 @@ pub mod http_provider;
 pub mod https;
 pub mod iam;
 pub mod target;
+
+/// The named points after a side effect at the provider, where a test build can stop the
+/// process (see `rotation::crash`).
+pub mod crash_points {
+    /// An API key was revoked at the provider.
+    pub const KEY_REVOKED: &str = "key-revoked";
+    /// An API key was issued by the provider.
+    pub const KEY_ISSUED: &str = "key-issued";
+}

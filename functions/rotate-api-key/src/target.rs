@@ -104,7 +104,7 @@ impl Target for ApiKeyTarget {
             let previous_id = self.provider.key_id(previous, "AWSPREVIOUS version")?;
             if previous_id != current_id && !live.iter().any(|k| k.id == previous_id) {
                 session.revoke(previous_id).await?;
-                rotation::crash::after(rotation::crash::points::KEY_REVOKED);
+                rotation::crash::after(crate::crash_points::KEY_REVOKED);
                 tracing::info!(
                     "createSecret: revoked key {previous_id} of AWSPREVIOUS at {}",
                     session.place()
@@ -121,7 +121,7 @@ impl Target for ApiKeyTarget {
             .filter(|k| k.id != current_id && !k.this_rotation)
         {
             session.revoke(&key.id).await?;
-            rotation::crash::after(rotation::crash::points::KEY_REVOKED);
+            rotation::crash::after(crate::crash_points::KEY_REVOKED);
             tracing::info!(
                 "createSecret: revoked key {} at {}",
                 key.id,
@@ -146,13 +146,13 @@ impl Target for ApiKeyTarget {
                 );
                 for orphan in orphans.drain(..) {
                     session.revoke(&orphan.id).await?;
-                    rotation::crash::after(rotation::crash::points::KEY_REVOKED);
+                    rotation::crash::after(crate::crash_points::KEY_REVOKED);
                 }
                 session.issue().await?
             }
             Err(error) => return Err(error.into()),
         };
-        rotation::crash::after(rotation::crash::points::KEY_ISSUED);
+        rotation::crash::after(crate::crash_points::KEY_ISSUED);
         tracing::info!(
             "createSecret: issued key {} at {}",
             issued.id,
@@ -162,7 +162,7 @@ impl Target for ApiKeyTarget {
         // first one never reached Secrets Manager, so nothing can use it.
         for orphan in orphans.iter().filter(|k| k.id != issued.id) {
             session.revoke(&orphan.id).await?;
-            rotation::crash::after(rotation::crash::points::KEY_REVOKED);
+            rotation::crash::after(crate::crash_points::KEY_REVOKED);
             tracing::info!(
                 "createSecret: revoked key {} that an earlier attempt of this rotation issued",
                 orphan.id

@@ -18,8 +18,8 @@ use serde_json::{json, Value};
 use support::{caller_arn, connect_moto, http_environment, http_secret, iam_client, BINARY};
 
 const POINTS: [&str; 5] = [
-    points::KEY_REVOKED,
-    points::KEY_ISSUED,
+    rotate_api_key::crash_points::KEY_REVOKED,
+    rotate_api_key::crash_points::KEY_ISSUED,
     points::PENDING_STORED,
     points::CURRENT_MOVED,
     points::PENDING_REMOVED,

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use rotate_mysql::alternating_users::{synchronise, Account, Replay};
+use rotate_mysql::account::{synchronise, Account, Replay};
 use rotate_mysql::sql;
 use rotation_tests::stack;
 use secrecy::SecretString;

@@ -1,16 +1,18 @@
 //! `rotate-mysql`: Secrets Manager rotation for MySQL, Aurora MySQL and MariaDB, a drop-in
 //! replacement for AWS's single-user and multi-user MySQL and MariaDB rotation templates.
 //!
-//! - [`config`]: the environment, parsed once;
-//! - [`connection`]: logging in, with verified TLS by default, bounded time and clear errors;
+//! The strategies, the connection handling and the secret formats are `rotation_database`'s;
+//! this crate is the engine:
+//! - [`engine`]: [`engine::MySql`], how to reach a server and read its errors;
 //! - [`sql`]: the server's flavour and version, quoting that honours `NO_BACKSLASH_ESCAPES`,
 //!   and the statements each dialect needs;
-//! - [`single_user`] and [`alternating_users`]: the two strategies' setSecret;
-//! - [`target`]: the `Target` the shared protocol drives.
+//! - [`account`]: the master making the clone account equal to the current one, over the grant
+//!   model of [`plan`] (what to give and take) and [`parse`] (`SHOW GRANTS` lines).
 
-pub mod alternating_users;
-pub mod config;
-pub mod connection;
-pub mod single_user;
+pub mod account;
+pub mod engine;
+pub mod parse;
+pub mod plan;
 pub mod sql;
-pub mod target;
+
+pub use engine::{MySql, MYSQL};

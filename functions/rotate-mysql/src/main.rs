@@ -1,16 +1,18 @@
 use std::sync::Arc;
 
-use rotate_mysql::config::MysqlConfig;
-use rotate_mysql::target::MysqlTarget;
+use rotate_mysql::{MySql, MYSQL};
 use rotation::lambda::StartUp;
-use rotation::master::AwsRds;
+use rotation_database::master::AwsRds;
+use rotation_database::{DatabaseConfig, DatabaseTarget};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     rotation::lambda::run(async |start_up: &StartUp| {
-        let config = MysqlConfig::from_environment(&start_up.env)?;
+        let engine = MySql::from_environment(&start_up.env)?;
+        let config = DatabaseConfig::from_environment(&start_up.env, &MYSQL)?;
         let rds = AwsRds::new(aws_sdk_rds::Client::new(&start_up.aws));
-        Ok(MysqlTarget::new(
+        Ok(DatabaseTarget::new(
+            engine,
             config,
             start_up.store.clone(),
             Arc::new(rds),

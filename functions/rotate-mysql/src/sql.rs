@@ -4,7 +4,7 @@
 //!
 //! Account-management statements take no bind parameters, so account names and passwords are
 //! spliced into the statement as string literals, quoted here by tested code. Connections use
-//! utf8mb4 (see `connection`), so no multi-byte character set can swallow an escaping backslash.
+//! utf8mb4 (see `engine`), so no multi-byte character set can swallow an escaping backslash.
 //!
 //! Which statement changes a password (checked against the servers' manuals, and live against
 //! MariaDB 10.11):
@@ -24,16 +24,12 @@
 //!   account and hashes with the account's own plugin (10.4+). Both verified on 10.11.
 
 use std::fmt;
-use std::time::Duration;
 
 use rotation::TargetError;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{AssertSqlSafe, MySqlConnection};
 
-use crate::connection::{describe_database_error, error_number};
-
-/// How long one statement may take before the step gives up on it.
-pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::engine::MySql;
 
 /// Which server family answers: the dialect follows the server, not the secret's `engine`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,8 +206,7 @@ pub use quoting::{quote_identifier, quote_string};
 
 /// What the server reads back from a quoted token, for the tests (and the fuzz targets) to
 /// check the quoting against.
-#[cfg(test)]
-mod lexer;
+pub mod lexer;
 
 /// An account name, `'user'@'host'`, both parts quoted as string literals (as the AWS
 /// templates and `SHOW GRANTS` write them). `%` and `_` in the host part keep their wildcard
@@ -303,7 +298,7 @@ pub fn set_password_of(info: &ServerInfo, account: &str, password: &SecretString
     })
 }
 
-/// Runs one statement (text protocol) within [`STATEMENT_TIMEOUT`]. Errors name `context` and
+/// Runs one statement (text protocol) within the statement time limit. Errors name `context` and
 /// carry the server's message and error number, never the statement, which may hold a
 /// password.
 pub async fn execute(
@@ -320,51 +315,18 @@ pub async fn execute(
     Ok(())
 }
 
-/// Runs one database call within [`STATEMENT_TIMEOUT`], mapping its failure with
-/// [`statement_error`].
+/// Runs one database call within the statement time limit, its failure read by the engine's
+/// classification (`rotation_database::connection::within_timeout`).
 pub async fn within_timeout<T>(
     context: &str,
     work: impl std::future::Future<Output = Result<T, sqlx::Error>>,
 ) -> Result<T, TargetError> {
-    match tokio::time::timeout(STATEMENT_TIMEOUT, work).await {
-        Ok(result) => result.map_err(|error| statement_error(context, error)),
-        Err(_) => Err(TargetError::unreachable(format!(
-            "{context}: no answer from the server within {} s",
-            STATEMENT_TIMEOUT.as_secs()
-        ))),
-    }
+    rotation_database::connection::within_timeout(&MySql::default(), context, work).await
 }
 
-/// Server errors that say the server is in trouble rather than refusing the statement: too
-/// many connections (1040), shutdown in progress (1053), lock wait timeout (1205), deadlock
-/// (1213), query interrupted (1317), connection killed (1927, MariaDB), statement time-out
-/// (3024 MySQL, 1969 MariaDB).
-const TRANSIENT_ERRORS: [u16; 8] = [1040, 1053, 1205, 1213, 1317, 1927, 1969, 3024];
-
-/// Maps a statement's failure: a server error becomes `TargetRejected` with the context, the
-/// server's message, error number and SQLSTATE (`TargetUnreachable` for the errors that mean
-/// the server is unavailable, and SQLSTATE class 08); a network failure becomes
-/// `TargetUnreachable`. The statement text is never included: it may hold a password.
+/// A failed database call as the engine classifies it (never with the statement's text).
 pub fn statement_error(context: &str, error: sqlx::Error) -> TargetError {
-    match &error {
-        sqlx::Error::Database(database) => {
-            let message = format!("{context}: {}", describe_database_error(database.as_ref()));
-            let transient = error_number(&error).is_some_and(|n| TRANSIENT_ERRORS.contains(&n))
-                || database.code().is_some_and(|state| state.starts_with("08"));
-            if transient {
-                TargetError::unreachable(message)
-            } else {
-                TargetError::rejected(message)
-            }
-        }
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => TargetError::unreachable(format!("{context}: {error}")),
-        other => TargetError::rejected(format!("{context}: {other}")),
-    }
+    rotation_database::connection::statement_error(&MySql::default(), context, &error)
 }
 
 #[cfg(test)]
@@ -686,19 +648,5 @@ mod tests {
             from_version("8.0.mysql_aurora.3.05.2").to_string(),
             "MySQL 8.0.23, NO_BACKSLASH_ESCAPES off"
         );
-    }
-
-    #[test]
-    fn a_network_failure_is_unreachable_and_a_refusal_is_rejected() {
-        let io = statement_error(
-            "setting the password of 'app'@'%'",
-            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
-        );
-        assert_eq!(io.error_type(), "TargetUnreachable");
-        assert!(io
-            .message
-            .starts_with("setting the password of 'app'@'%': "));
-        let other = statement_error("reading", sqlx::Error::RowNotFound);
-        assert_eq!(other.error_type(), "TargetRejected");
     }
 }

@@ -8,6 +8,7 @@ mod support;
 use async_trait::async_trait;
 use rotate_mysql::sql::{quote_identifier, quote_string};
 use rotation::crash::points;
+use rotation_database::crash_points as database_points;
 use rotation_tests::crash_matrix::{crash_then_converge, duplicate_steps_converge, Credentials};
 use rotation_tests::secrets_manager::MotoSecretsManager;
 use rotation_tests::stack;
@@ -49,7 +50,7 @@ async fn single_user_converges_after_a_crash_at_every_point() {
     let env = environment(&moto, "single-user").await;
     for point in [
         points::PENDING_STORED,
-        points::PASSWORD_SET,
+        database_points::PASSWORD_SET,
         points::CURRENT_MOVED,
         points::PENDING_REMOVED,
     ] {
@@ -74,9 +75,9 @@ async fn alternating_users_converge_after_a_crash_at_every_point() {
     let env = environment(&moto, "alternating-users").await;
     for point in [
         points::PENDING_STORED,
-        points::CLONE_CREATED,
-        points::GRANTS_REPLAYED,
-        points::PASSWORD_SET,
+        database_points::CLONE_CREATED,
+        database_points::GRANTS_REPLAYED,
+        database_points::PASSWORD_SET,
         points::CURRENT_MOVED,
         points::PENDING_REMOVED,
     ] {
@@ -85,7 +86,7 @@ async fn alternating_users_converge_after_a_crash_at_every_point() {
         let mut output = crash_then_converge(&moto, BINARY, &env, &arn, point, &MysqlLogins).await;
         // The next rotation, back to the original user, passes every point but the clone's
         // creation.
-        if point != points::CLONE_CREATED {
+        if point != database_points::CLONE_CREATED {
             output.push_str(
                 &crash_then_converge(&moto, BINARY, &env, &arn, point, &MysqlLogins).await,
             );

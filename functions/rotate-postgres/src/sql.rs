@@ -7,14 +7,11 @@
 //! when the server's `password_encryption` says so), so the plaintext never reaches the server,
 //! its logs or `pg_stat_activity`.
 
-use std::time::Duration;
-
 use rotation::TargetError;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{AssertSqlSafe, PgConnection};
 
-/// How long one statement may take before the step gives up on it.
-pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::engine::Postgres;
 
 mod quoting;
 pub use quoting::{quote_identifier, quote_literal};
@@ -147,57 +144,13 @@ pub fn check_name(role: &str) -> Result<(), TargetError> {
     Ok(())
 }
 
-/// Runs one database call within [`STATEMENT_TIMEOUT`], mapping its failure with
-/// [`statement_error`].
+/// Runs one database call within the statement time limit, its failure read by the engine's
+/// classification (`rotation_database::connection::within_timeout`).
 pub async fn within_timeout<T>(
     context: &str,
     work: impl std::future::Future<Output = Result<T, sqlx::Error>>,
 ) -> Result<T, TargetError> {
-    match tokio::time::timeout(STATEMENT_TIMEOUT, work).await {
-        Ok(result) => result.map_err(|error| statement_error(context, error)),
-        Err(_) => Err(TargetError::unreachable(format!(
-            "{context}: no answer from the server within {} s",
-            STATEMENT_TIMEOUT.as_secs()
-        ))),
-    }
-}
-
-/// SQLSTATE classes that say the server is in trouble rather than refusing the statement:
-/// connection exception, insufficient resources, operator intervention (shutdown, cancel),
-/// system error.
-const TRANSIENT_CLASSES: [&str; 4] = ["08", "53", "57", "58"];
-
-/// Maps a statement's failure: a database error becomes `TargetRejected` with the context, the
-/// server's message and SQLSTATE (`TargetUnreachable` for the classes that mean the server is
-/// unavailable); a network failure becomes `TargetUnreachable`. The statement text is never
-/// included: it may hold a verifier.
-pub fn statement_error(context: &str, error: sqlx::Error) -> TargetError {
-    match &error {
-        sqlx::Error::Database(database) => {
-            let code = database.code();
-            let message = match &code {
-                Some(code) => format!("{context}: {} (SQLSTATE {code})", database.message()),
-                None => format!("{context}: {}", database.message()),
-            };
-            let transient = code.as_deref().is_some_and(|code| {
-                TRANSIENT_CLASSES
-                    .iter()
-                    .any(|class| code.starts_with(class))
-            });
-            if transient {
-                TargetError::unreachable(message)
-            } else {
-                TargetError::rejected(message)
-            }
-        }
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => TargetError::unreachable(format!("{context}: {error}")),
-        other => TargetError::rejected(format!("{context}: {other}")),
-    }
+    rotation_database::connection::within_timeout(&Postgres, context, work).await
 }
 
 #[cfg(test)]
@@ -312,17 +265,5 @@ mod tests {
             check_name(&"é".repeat(32)).is_err(),
             "the limit counts bytes"
         );
-    }
-
-    #[test]
-    fn a_network_failure_is_unreachable_and_a_refusal_is_rejected() {
-        let io = statement_error(
-            "setting the password of role app",
-            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
-        );
-        assert_eq!(io.error_type(), "TargetUnreachable");
-        assert!(io.message.starts_with("setting the password of role app: "));
-        let other = statement_error("reading", sqlx::Error::RowNotFound);
-        assert_eq!(other.error_type(), "TargetRejected");
     }
 }

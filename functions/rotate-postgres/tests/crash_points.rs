@@ -8,6 +8,7 @@ mod support;
 use async_trait::async_trait;
 use rotate_postgres::sql::{quote_identifier, quote_literal, scram_verifier};
 use rotation::crash::points;
+use rotation_database::crash_points as database_points;
 use rotation_tests::crash_matrix::{crash_then_converge, duplicate_steps_converge, Credentials};
 use rotation_tests::secrets_manager::MotoSecretsManager;
 use rotation_tests::stack;
@@ -48,7 +49,7 @@ async fn single_user_converges_after_a_crash_at_every_point() {
     let env = environment(&moto, "single-user").await;
     for point in [
         points::PENDING_STORED,
-        points::PASSWORD_SET,
+        database_points::PASSWORD_SET,
         points::CURRENT_MOVED,
         points::PENDING_REMOVED,
     ] {
@@ -74,7 +75,7 @@ async fn alternating_users_converge_after_a_crash_at_every_point() {
     let env = environment(&moto, "alternating-users").await;
     for point in [
         points::PENDING_STORED,
-        points::PASSWORD_SET,
+        database_points::PASSWORD_SET,
         points::CURRENT_MOVED,
         points::PENDING_REMOVED,
     ] {

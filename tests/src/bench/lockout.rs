@@ -8,7 +8,7 @@
 //!
 //! The client logs in every [`PAUSE`] with what `AWSCURRENT` held when it last looked; after a
 //! refused login it re-reads `AWSCURRENT` at once and tries again, as the AWS caching clients
-//! do. Its logins set `TCP_NODELAY` ([`crate::login::postgres_without_delay`]) so one takes the
+//! do. Its logins set `TCP_NODELAY` (as sqlx does, see [`crate::login`]) so one takes the
 //! server's few milliseconds. A window runs from the end of the first refused login to the end
 //! of the next login that works; one login's time is its resolution, reported beside it.
 
@@ -209,9 +209,9 @@ async fn log_in(subject: Subject, user: &str, password: &str) -> Login {
     // are not the function's connections.
     match subject {
         Subject::PostgresSingleUser => {
-            login::postgres_without_delay(stack::postgres().await, user, password).await
+            login::postgres(stack::postgres().await, user, password).await
         }
-        _ => login::mariadb_without_delay(stack::mariadb().await, user, password).await,
+        _ => login::mariadb(stack::mariadb().await, user, password).await,
     }
 }
 

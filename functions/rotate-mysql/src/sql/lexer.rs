@@ -4,26 +4,33 @@
 //! server would in the given `sql_mode`, and expect the same text.
 //!
 //! It reads every escape the manual lists, not only those our quoting writes, so a quoting
-//! mistake shows as a different text. Like `quoting.rs` it depends on nothing but `std`: the
-//! fuzz targets compile it on their own.
+//! mistake shows as a different text. The grant parser reads the server's `SHOW GRANTS` lines
+//! with it too: one reader of the server's quoting in the crate.
 
-/// Reads one single-quoted string literal, with backslash escapes unless
-/// `NO_BACKSLASH_ESCAPES` is on. The token must be exactly one literal: a quote that ends it
-/// early leaves text after it, which is an error here.
+/// Reads one string literal in single quotes (or, as the server also accepts without
+/// `ANSI_QUOTES`, double quotes), with backslash escapes unless `NO_BACKSLASH_ESCAPES` is on. The
+/// token must be exactly one literal: a quote that ends it early leaves text after it, which is
+/// an error here.
 pub fn read_string(token: &str, no_backslash_escapes: bool) -> Result<String, String> {
+    let quote = match token.chars().next() {
+        Some(quote @ ('\'' | '"')) => quote,
+        _ => return Err(format!("{token:?} is not enclosed in ' or \"")),
+    };
     let inner = token
-        .strip_prefix('\'')
-        .and_then(|rest| rest.strip_suffix('\''))
-        .ok_or_else(|| format!("{token:?} is not enclosed in '"))?;
+        .strip_prefix(quote)
+        .and_then(|rest| rest.strip_suffix(quote))
+        .ok_or_else(|| format!("{token:?} is not enclosed in {quote}"))?;
     let mut text = String::with_capacity(inner.len());
     let mut characters = inner.chars();
     while let Some(character) = characters.next() {
         match character {
-            '\'' => {
-                if characters.next() != Some('\'') {
-                    return Err(format!("a lone ' ends the literal early in {token:?}"));
+            character if character == quote => {
+                if characters.next() != Some(quote) {
+                    return Err(format!(
+                        "a lone {quote} ends the literal early in {token:?}"
+                    ));
                 }
-                text.push('\'');
+                text.push(quote);
             }
             '\\' if !no_backslash_escapes => match characters.next() {
                 Some('0') => text.push('\0'),
@@ -87,6 +94,11 @@ mod tests {
             "escaped closing quote"
         );
         assert_eq!(read_string("'nul\0'", true), Ok("nul\0".to_owned()));
+        assert_eq!(
+            read_string(r#""say ""hi"" \"x\"""#, false),
+            Ok(r#"say "hi" "x""#.to_owned())
+        );
+        assert!(read_string("'mixed\"", false).is_err(), "mismatched quotes");
     }
 
     #[test]

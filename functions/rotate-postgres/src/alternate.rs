@@ -1,142 +1,45 @@
-//! setSecret for the alternating-users strategy (AWS's multi-user PostgreSQL template, improved).
+//! The PostgreSQL dialect of alternating users: the master makes the alternate role like the
+//! user's (the strategy itself, with its checks and logins, is
+//! `rotation_database::alternating_users`).
 //!
-//! `AWSCURRENT` alternates between `name` and `name_clone`; each rotation sets the password of
-//! the user that is not current, so the credentials behind `AWSPREVIOUS` keep working until the
-//! next rotation.
+//! As master, in one transaction:
+//! - a pending role that does not exist is created with LOGIN and the current role's
+//!   attributes (INHERIT, CREATEDB, CREATEROLE, CONNECTION LIMIT, VALID UNTIL) and per-role
+//!   settings (global and per database);
+//! - it is granted every role the current role is a member of (with the same ADMIN OPTION)
+//!   and the current role itself, so it can use what the current user owns; a membership
+//!   that would make a cycle (`name_clone` is already a member of `name`) is left out;
+//! - an existing role (an earlier rotation's, or one the operator created) is used as it is:
+//!   only its password and the memberships it lacks change;
+//! - the password is set to a verifier hashed on the client (the plaintext never reaches the
+//!   server).
 //!
-//! 1. The pending user must be current's alternate, on current's host.
-//! 2. Log in as current first: whoever can write the pending version must also hold working
-//!    credentials (protection against a confused deputy).
-//! 3. Read the master secret (`masterarn`, see `rotation::master`); its host must be the user's,
-//!    or, on RDS, the user's host a read replica or reader of it. The master logs in to the
-//!    user's database, with its own `ssl` setting.
-//! 4. As master, in one transaction:
-//!    - a pending role that does not exist is created with LOGIN and the current role's
-//!      attributes (INHERIT, CREATEDB, CREATEROLE, CONNECTION LIMIT, VALID UNTIL) and per-role
-//!      settings (global and per database);
-//!    - it is granted every role the current role is a member of (with the same ADMIN OPTION)
-//!      and the current role itself, so it can use what the current user owns; a membership
-//!      that would make a cycle (`name_clone` is already a member of `name`) is left out;
-//!    - an existing role (an earlier rotation's, or one the operator created) is used as it is:
-//!      only its password and the memberships it lacks change;
-//!    - the password is set to a verifier hashed on the client (the plaintext never reaches the
-//!      server).
-//!
-//!    A failure rolls everything back, and a retry starts from the same state. A retry after
-//!    success does the same again and changes nothing: the pending credentials are never
-//!    tried first (the AWS template's check), which would cost a login every rotation.
-//!
-//! A master without SUPERUSER or CREATEROLE (from PostgreSQL 16, also without ADMIN OPTION on the
-//! //! role) cannot set another role's password. With such a master, an existing pending role
-//! changes its own password, logging in with its `AWSPREVIOUS` credentials (unless the pending
-//! credentials log in already: a retry after the change) (the previous rotation's, or a version the operator stored for a
-//! user they created); the master still grants the memberships the role lacks, which needs
-//! ADMIN OPTION on those roles.
+//! A failure rolls everything back, and a retry starts from the same state. A master without
+//! SUPERUSER or CREATEROLE (from PostgreSQL 16, also without ADMIN OPTION on the role) cannot set
+//! another role's password: the memberships are still granted, and the strategy has the role
+//! change its own password.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
-use rotation::database::{batches, DatabaseSecret, BATCH_BYTES};
-use rotation::{RotationError, SecretVersions, TargetError};
+use rotation::TargetError;
+use rotation_database::{batches, crash_points, PasswordSet, BATCH_BYTES};
+use secrecy::SecretString;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
-use crate::connection::{Connector, LoginError};
 use crate::sql::{self, quote_identifier, quote_literal, within_timeout};
-use crate::target::database_secret;
-use rotation::database::login::{self, NameLimit};
-use rotation::master::MasterSecrets;
-
-/// `name` ↔ `name_clone`, within PostgreSQL's 63-byte limit.
-pub fn alternate_username(current: &str) -> Result<String, TargetError> {
-    login::alternate_username(current, NameLimit::Bytes(sql::MAX_ROLE_NAME_BYTES))
-}
-
-pub async fn apply(
-    connector: &Connector,
-    masters: &MasterSecrets,
-    versions: &SecretVersions<'_>,
-) -> Result<(), RotationError> {
-    let arn = versions.secret_arn();
-    let pending = database_secret(versions.pending().await?, "AWSPENDING version")?;
-    let current = database_secret(versions.current().await?, "AWSCURRENT version")?;
-    login::check_pending_is_alternate(&pending, &current)?;
-
-    connector.verify_login(&current).await.map_err(|error| {
-        unable_to_log_in(format!("using current credentials for secret {arn}"), error)
-    })?;
-
-    let master_arn = current.master_arn.clone().ok_or_else(|| {
-        TargetError::invalid_secret(format!(
-            "AWSCURRENT version of secret {arn}: masterarn key is missing from secret JSON"
-        ))
-    })?;
-    let mut master = masters.resolve(&master_arn).await?;
-    // The master works in the user's database (AWS PR #122).
-    master.dbname = current.dbname.clone();
-    masters.check_host(&current, &master).await?;
-    // Rotating the master's own password would leave the master secret stale.
-    if pending.username == master.username {
-        return Err(TargetError::invalid_secret(format!(
-            "Attempting to modify user {} which is the master user of secret {master_arn}",
-            pending.username
-        ))
-        .into());
-    }
-    let mut connection = connector.connect(&master).await.map_err(|error| {
-        unable_to_log_in(
-            format!("using credentials in master secret {master_arn}"),
-            error,
-        )
-    })?;
-
-    let outcome = change_as_master(&mut connection, &master, &current, &pending).await;
-    close(connection).await;
-    match outcome? {
-        PasswordSet::ByMaster => {}
-        PasswordSet::NotByMaster => {
-            change_own_password(connector, versions, &master, &pending).await?;
-        }
-    }
-    tracing::info!(
-        "setSecret: Successfully set password for {} in PostgreSQL DB for secret arn {arn}.",
-        pending.username
-    );
-    Ok(())
-}
-
-fn unable_to_log_in(what: String, error: LoginError) -> RotationError {
-    let cause = TargetError::from(error);
-    TargetError {
-        kind: cause.kind,
-        message: format!("Unable to log into database {what}: {}", cause.message),
-    }
-    .into()
-}
-
-async fn close(connection: PgConnection) {
-    // The work is done or failed already; a failure to say goodbye changes nothing.
-    let _ = tokio::time::timeout(Duration::from_secs(2), connection.close()).await;
-}
-
-/// Who set the pending password.
-enum PasswordSet {
-    ByMaster,
-    /// The master may not set it; the memberships are committed, the password is left to the
-    /// pending user itself.
-    NotByMaster,
-}
 
 /// A role's attributes the clone inherits: INHERIT, CREATEDB, CREATEROLE, CONNECTION LIMIT and
 /// VALID UNTIL (as the server's text).
 type RoleAttributes = (bool, bool, bool, i32, Option<String>);
 
-async fn change_as_master(
+/// As master, makes `role` like `model` and sets its password when the master may (see the
+/// module's documentation).
+pub async fn make_like(
     connection: &mut PgConnection,
-    master: &DatabaseSecret,
-    current: &DatabaseSecret,
-    pending: &DatabaseSecret,
+    model: &str,
+    role: &str,
+    password: &SecretString,
 ) -> Result<PasswordSet, TargetError> {
-    let role = &pending.username;
     sql::check_name(role)?;
     let mut transaction = within_timeout("starting a transaction", connection.begin()).await?;
     let conn: &mut PgConnection = &mut transaction;
@@ -154,28 +57,27 @@ async fn change_as_master(
         let can = master_can_set_password(conn, role).await?;
         if !can {
             tracing::info!(
-                "setSecret: master user {} may not set the password of role {role} (it has \
+                "setSecret: the master user may not set the password of role {role} (it has \
                  neither SUPERUSER nor CREATEROLE, or lacks ADMIN OPTION on {role}); the role will \
-                 change its own password",
-                master.username
+                 change its own password"
             );
         }
         can
     } else {
-        create_like(conn, &current.username, role).await?;
+        create_like(conn, model, role).await?;
         true
     };
-    grant_missing_memberships(conn, &current.username, role).await?;
+    grant_missing_memberships(conn, model, role).await?;
     if set_by_master {
-        sql::set_password(conn, role, &pending.password).await?;
+        sql::set_password(conn, role, password).await?;
     }
     within_timeout("committing", transaction.commit()).await?;
     // One transaction creates the role, grants and (usually) sets the password: past it, the
     // clone exists and, when the master set it, holds the pending password.
     rotation::crash::after(if set_by_master {
-        rotation::crash::points::PASSWORD_SET
+        crash_points::PASSWORD_SET
     } else {
-        rotation::crash::points::CLONE_CREATED
+        crash_points::CLONE_CREATED
     });
     Ok(if set_by_master {
         PasswordSet::ByMaster
@@ -375,65 +277,6 @@ async fn execute(
     Ok(())
 }
 
-/// With a master that may not set passwords: the pending user logs in with its `AWSPREVIOUS`
-/// credentials and changes its own password, as in single-user rotation.
-async fn change_own_password(
-    connector: &Connector,
-    versions: &SecretVersions<'_>,
-    master: &DatabaseSecret,
-    pending: &DatabaseSecret,
-) -> Result<(), RotationError> {
-    let cannot = |why: String| {
-        TargetError::rejected(format!(
-            "master user {} may not set the password of role {} (it has neither SUPERUSER nor \
-             CREATEROLE, or lacks ADMIN OPTION on the role), and {why}",
-            master.username, pending.username
-        ))
-    };
-    // Done already by an earlier attempt: the previous credentials no longer log in then.
-    match connector.connect(pending).await {
-        Ok(connection) => {
-            close(connection).await;
-            tracing::info!(
-                "setSecret: AWSPENDING secret is already set as password in PostgreSQL DB for \
-                 user {}.",
-                pending.username
-            );
-            return Ok(());
-        }
-        Err(error) if error.is_rejected() => {}
-        Err(error) => return Err(TargetError::from(error).into()),
-    }
-    let Some(document) = versions.previous().await? else {
-        return Err(cannot(
-            "the secret has no AWSPREVIOUS version for the role to log in with".into(),
-        )
-        .into());
-    };
-    let mut previous = database_secret(document, "AWSPREVIOUS version")?;
-    if previous.username != pending.username || previous.host != pending.host {
-        return Err(cannot(format!(
-            "AWSPREVIOUS is for user {} on host {}, not for it",
-            previous.username, previous.host
-        ))
-        .into());
-    }
-    // The pending version's connection settings are the ones being made to work.
-    previous.port = pending.port;
-    previous.dbname = pending.dbname.clone();
-    previous.ssl = pending.ssl;
-    let mut connection = connector.connect(&previous).await.map_err(|error| {
-        cannot(format!(
-            "its AWSPREVIOUS credentials do not log in: {error}"
-        ))
-    })?;
-    let changed = sql::set_password(&mut connection, &pending.username, &pending.password).await;
-    close(connection).await;
-    changed?;
-    rotation::crash::after(rotation::crash::points::PASSWORD_SET);
-    Ok(())
-}
-
 /// The GUCs whose values are lists of quoted elements (pg_dump's `variable_is_guc_list_quote`):
 /// their stored text must be split and each element passed as its own literal.
 const LIST_QUOTE_SETTINGS: [&str; 6] = [
@@ -513,39 +356,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_name_alternates_with_its_clone() {
-        assert_eq!(alternate_username("app").expect("ok"), "app_clone");
-        assert_eq!(alternate_username("app_clone").expect("ok"), "app");
-        assert_eq!(
-            alternate_username("App User").expect("ok"),
-            "App User_clone"
-        );
-        assert_eq!(alternate_username("a_clone_clone").expect("ok"), "a_clone");
-        assert_eq!(alternate_username("é").expect("ok"), "é_clone");
-    }
-
-    #[test]
     fn the_clone_name_must_fit_in_63_bytes() {
+        use rotation_database::alternating_users::alternate_username;
+        use rotation_database::Engine;
+        let limit = crate::engine::Postgres.name_limit("postgres");
         let longest = "a".repeat(57);
         assert_eq!(
-            alternate_username(&longest).expect("63 bytes"),
+            alternate_username(&longest, limit).expect("63 bytes"),
             format!("{longest}_clone")
         );
-        let error = alternate_username(&"a".repeat(58)).expect_err("64 bytes");
+        let error = alternate_username(&"a".repeat(58), limit).expect_err("64 bytes");
         assert_eq!(
             error.message,
             "Unable to clone user, username length with _clone appended would exceed 63 characters"
         );
         assert_eq!(error.error_type(), "InvalidSecret");
         // Bytes, as PostgreSQL counts them: 28 two-byte letters and _clone make 62; 29 make 64.
-        assert!(alternate_username(&"é".repeat(28)).is_ok());
-        assert!(alternate_username(&"é".repeat(29)).is_err());
-        // A 63-byte clone name can always go back.
-        assert_eq!(
-            alternate_username(&format!("{longest}_clone")).expect("ok"),
-            longest
-        );
-        assert!(alternate_username("_clone").is_err());
+        assert!(alternate_username(&"é".repeat(28), limit).is_ok());
+        assert!(alternate_username(&"é".repeat(29), limit).is_err());
     }
 
     #[test]

@@ -13,11 +13,11 @@
 
 use std::sync::Arc;
 
-use crate::database::{DatabaseSecret, EngineFamily};
-use crate::store::{SecretStore, StagingLabel, VersionSelector};
-use crate::{RotationError, SecretDocument, TargetError};
+use crate::secret::{DatabaseSecret, EngineFamily};
 use async_trait::async_trait;
 use aws_sdk_rds::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use rotation::store::{SecretStore, StagingLabel, VersionSelector};
+use rotation::{RotationError, SecretDocument, TargetError};
 use secrecy::ExposeSecret;
 
 /// The tags RDS puts on the master secrets it manages (compared ignoring case).
@@ -478,8 +478,8 @@ async fn is_rds_replica(
 mod tests {
     use std::sync::Mutex;
 
-    use crate::store::memory::InMemoryStore;
-    use crate::target::TargetErrorKind;
+    use rotation::store::memory::InMemoryStore;
+    use rotation::target::TargetErrorKind;
     use secrecy::SecretString;
     use serde_json::json;
 
@@ -607,7 +607,7 @@ mod tests {
     }
 
     fn masters(store: &Arc<InMemoryStore>, rds: &Arc<FakeRds>) -> MasterSecrets {
-        MasterSecrets::new(store.clone(), rds.clone(), crate::database::POSTGRES)
+        MasterSecrets::new(store.clone(), rds.clone(), crate::secret::tests::POSTGRES)
     }
 
     fn rds_managed(store: &InMemoryStore, name: &str) -> String {
@@ -625,7 +625,7 @@ mod tests {
             username: "app".into(),
             password: SecretString::from("pw"),
             dbname: None,
-            ssl: crate::secret::FlagValue::Absent,
+            ssl: rotation::secret::FlagValue::Absent,
             master_arn: None,
         }
     }
@@ -677,7 +677,7 @@ mod tests {
         assert_eq!(master.host, "db.internal");
         assert_eq!(master.port, 6432);
         assert_eq!(master.username, "admin");
-        assert_eq!(master.ssl, crate::secret::FlagValue::False);
+        assert_eq!(master.ssl, rotation::secret::FlagValue::False);
         assert!(rds.calls().is_empty());
     }
 
