@@ -3,7 +3,8 @@
 //! - [`event`]: the invocation payload, validated before any call is made;
 //! - [`protocol`]: the staging-label state machine (read it first; it is the whole protocol);
 //! - [`target`]: the narrow trait a rotation function implements;
-//! - [`store`]: the Secrets Manager port, over the AWS SDK or in memory;
+//! - [`store`]: the Secrets Manager port, over the AWS SDK (the strict in-memory store and the
+//!   protocol scenarios are the test kit's, crate `rotation-testkit`);
 //! - [`secret`]: the secret JSON document; [`password`]: the password policy;
 //! - [`error`], [`logging`], [`config`], [`lambda`]: errors with stable `errorType`s, Lambda
 //!   logging, start-up configuration and the Runtime API wiring.
@@ -20,9 +21,6 @@ pub mod secret;
 pub mod store;
 pub mod target;
 pub mod versions;
-
-#[cfg(any(test, feature = "scenarios"))]
-pub mod scenarios;
 
 pub use error::RotationError;
 pub use event::{RotationEvent, Step};

@@ -355,6 +355,3 @@ impl<T: Target> Rotation<T> {
         Ok(StepOutcome::Finished)
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,6 +1,6 @@
 //! The Secrets Manager port: the few calls the protocol makes, behind a trait so the protocol runs
 //! unchanged against the AWS SDK client ([`aws::AwsSecretStore`]) and against an in-memory store
-//! with strict AWS label semantics ([`memory::InMemoryStore`]).
+//! with strict AWS label semantics (the test kit's, crate `rotation-testkit`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,8 +12,6 @@ use crate::event::RotationToken;
 
 pub mod aws;
 /// The strict reference store, for tests only: it never ships in a function.
-#[cfg(any(test, feature = "scenarios"))]
-pub mod memory;
 
 /// The labels the rotation protocol moves. Secrets may carry other labels; those pass through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

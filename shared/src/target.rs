@@ -59,6 +59,43 @@ pub trait Target: Send + Sync {
     }
 }
 
+/// A target shared with another owner (a test that inspects it while the protocol drives it) is
+/// the same target.
+#[async_trait]
+impl<T: Target + ?Sized> Target for std::sync::Arc<T> {
+    async fn derive_pending(
+        &self,
+        current: &SecretDocument,
+        versions: &SecretVersions<'_>,
+    ) -> Result<SecretDocument, RotationError> {
+        (**self).derive_pending(current, versions).await
+    }
+
+    async fn apply(&self, versions: &SecretVersions<'_>) -> Result<(), RotationError> {
+        (**self).apply(versions).await
+    }
+
+    async fn verify(&self, versions: &SecretVersions<'_>) -> Result<(), RotationError> {
+        (**self).verify(versions).await
+    }
+
+    async fn after_finish(&self, versions: &SecretVersions<'_>) -> Result<(), RotationError> {
+        (**self).after_finish(versions).await
+    }
+
+    async fn discard(
+        &self,
+        derived: &SecretDocument,
+        versions: &SecretVersions<'_>,
+    ) -> Result<(), RotationError> {
+        (**self).discard(derived, versions).await
+    }
+
+    async fn roll_back(&self, versions: &SecretVersions<'_>) -> Result<RollBack, RotationError> {
+        (**self).roll_back(versions).await
+    }
+}
+
 /// What [`Target::roll_back`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RollBack {

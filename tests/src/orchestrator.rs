@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::runtime_api::{Invocation, LambdaFunction};
 use crate::secrets_manager::MotoSecretsManager;
 
-pub use rotation::scenarios::STEPS;
+pub use rotation_testkit::scenarios::STEPS;
 
 /// One invocation as the orchestrator saw it.
 #[derive(Debug)]

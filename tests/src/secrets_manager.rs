@@ -15,9 +15,9 @@ use async_trait::async_trait;
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_secretsmanager::types::RotationRulesType;
 use aws_sdk_secretsmanager::Client;
-use rotation::scenarios::ScenarioHarness;
 use rotation::store::aws::AwsSecretStore;
 use rotation::store::SecretStore;
+use rotation_testkit::scenarios::ScenarioHarness;
 use tokio::sync::OnceCell;
 
 pub const REGION: &str = "us-east-1";

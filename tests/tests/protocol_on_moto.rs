@@ -4,6 +4,6 @@
 use rotation_tests::secrets_manager::{MotoScenarioHarness, MotoSecretsManager};
 use rotation_tests::stack;
 
-rotation::protocol_scenarios!(MotoScenarioHarness::new(
+rotation_testkit::protocol_scenarios!(MotoScenarioHarness::new(
     MotoSecretsManager::connect(&stack::moto().await.endpoint()).await
 ));

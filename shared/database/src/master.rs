@@ -478,8 +478,8 @@ async fn is_rds_replica(
 mod tests {
     use std::sync::Mutex;
 
-    use rotation::store::memory::InMemoryStore;
     use rotation::target::TargetErrorKind;
+    use rotation_testkit::memory::InMemoryStore;
     use secrecy::SecretString;
     use serde_json::json;
 

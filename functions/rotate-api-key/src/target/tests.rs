@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rotation::store::memory::InMemoryStore;
 use rotation::store::SecretStore;
 use rotation::Rotation;
+use rotation_testkit::memory::InMemoryStore;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 

@@ -11,11 +11,11 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{
+use rotation::event::RotationToken;
+use rotation::store::{
     SecretDescription, SecretStore, SecretValue, StagingLabel, StoreError, StoreErrorKind,
     VersionSelector,
 };
-use crate::event::RotationToken;
 
 #[derive(Default)]
 struct Version {

@@ -14,12 +14,12 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
-use crate::error::RotationError;
-use crate::protocol::{Rotation, StepOutcome};
-use crate::secret::SecretDocument;
-use crate::store::{SecretStore, StagingLabel, VersionSelector};
-use crate::target::{RollBack, Target, TargetError};
-use crate::versions::SecretVersions;
+use rotation::error::RotationError;
+use rotation::protocol::{Rotation, StepOutcome};
+use rotation::secret::SecretDocument;
+use rotation::store::{SecretStore, StagingLabel, VersionSelector};
+use rotation::target::{RollBack, Target, TargetError};
+use rotation::versions::SecretVersions;
 
 /// A Secrets Manager the scenarios can set up states in.
 #[async_trait]
@@ -103,7 +103,7 @@ fn password_of(document: &SecretDocument) -> Result<String, RotationError> {
 }
 
 #[async_trait]
-impl Target for Arc<CredentialHolder> {
+impl Target for CredentialHolder {
     async fn derive_pending(
         &self,
         current: &SecretDocument,

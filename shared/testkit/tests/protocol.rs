@@ -7,11 +7,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::json;
 
-use crate::scenarios::{initial_secret, Scenario, ScenarioHarness};
-use crate::store::memory::InMemoryStore;
-use crate::store::{SecretStore, StagingLabel, StoreErrorKind};
-use crate::versions::{SecretVersions, VersionCache};
-use crate::StepOutcome;
+use rotation::store::{SecretStore, StagingLabel, StoreErrorKind};
+use rotation::versions::{SecretVersions, VersionCache};
+use rotation::StepOutcome;
+use rotation_testkit::memory::InMemoryStore;
+use rotation_testkit::scenarios::{initial_secret, Scenario, ScenarioHarness};
 
 #[derive(Default)]
 struct InMemoryHarness {
@@ -43,7 +43,7 @@ impl ScenarioHarness for InMemoryHarness {
     }
 }
 
-crate::protocol_scenarios!(InMemoryHarness::default());
+rotation_testkit::protocol_scenarios!(InMemoryHarness::default());
 
 #[tokio::test]
 async fn a_rejected_event_makes_no_call_to_secrets_manager() {
@@ -66,16 +66,16 @@ async fn create_succeeds_when_a_concurrent_duplicate_wrote_the_pending_value_fir
     // The duplicate's write lands between our read of the pending version and our own write,
     // so ours is refused with ResourceExistsException; the duplicate's value stands.
     struct Racing {
-        inner: Arc<crate::scenarios::CredentialHolder>,
+        inner: Arc<rotation_testkit::scenarios::CredentialHolder>,
         store: Arc<InMemoryStore>,
     }
     #[async_trait]
-    impl crate::Target for Racing {
+    impl rotation::Target for Racing {
         async fn derive_pending(
             &self,
-            current: &crate::SecretDocument,
-            versions: &crate::SecretVersions<'_>,
-        ) -> Result<crate::SecretDocument, crate::RotationError> {
+            current: &rotation::SecretDocument,
+            versions: &rotation::SecretVersions<'_>,
+        ) -> Result<rotation::SecretDocument, rotation::RotationError> {
             let duplicate = self.inner.derive_pending(current, versions).await?;
             self.store
                 .put_pending(
@@ -87,10 +87,16 @@ async fn create_succeeds_when_a_concurrent_duplicate_wrote_the_pending_value_fir
                 .await?;
             self.inner.derive_pending(current, versions).await
         }
-        async fn apply(&self, v: &crate::SecretVersions<'_>) -> Result<(), crate::RotationError> {
+        async fn apply(
+            &self,
+            v: &rotation::SecretVersions<'_>,
+        ) -> Result<(), rotation::RotationError> {
             self.inner.apply(v).await
         }
-        async fn verify(&self, v: &crate::SecretVersions<'_>) -> Result<(), crate::RotationError> {
+        async fn verify(
+            &self,
+            v: &rotation::SecretVersions<'_>,
+        ) -> Result<(), rotation::RotationError> {
             self.inner.verify(v).await
         }
     }
@@ -98,7 +104,7 @@ async fn create_succeeds_when_a_concurrent_duplicate_wrote_the_pending_value_fir
     let harness = InMemoryHarness::default();
     let arn = harness.create_secret(&initial_secret().to_string()).await;
     let token = harness.start_rotation(&arn).await;
-    let rotation = crate::Rotation::new(
+    let rotation = rotation::Rotation::new(
         harness.store(),
         Racing {
             inner: Arc::default(),
@@ -148,7 +154,7 @@ async fn a_throttled_call_is_reported_as_transient_and_a_retry_converges() {
     assert!(error.is_transient());
     assert!(error.to_string().contains("PutSecretValue"), "{error}");
 
-    for step in crate::scenarios::STEPS {
+    for step in rotation_testkit::scenarios::STEPS {
         scenario.step(step, &token).await.expect(step);
     }
     assert_eq!(scenario.labels().await[&token], vec!["AWSCURRENT"]);
@@ -161,10 +167,10 @@ async fn calls_of_one_rotation(fresh_process_per_step: bool) -> Vec<String> {
     let scenario = Scenario::new(&harness).await;
     let token = harness.start_rotation(&scenario.arn).await;
     let before = harness.store.calls().len();
-    for step in crate::scenarios::STEPS {
+    for step in rotation_testkit::scenarios::STEPS {
         let event = scenario.event(step, &token);
         if fresh_process_per_step {
-            let fresh = crate::Rotation::new(harness.store(), scenario.holder.clone());
+            let fresh = rotation::Rotation::new(harness.store(), scenario.holder.clone());
             fresh.handle(&event).await.expect(step);
         } else {
             scenario.rotation.handle(&event).await.expect(step);
@@ -225,7 +231,7 @@ async fn no_value_is_read_for_a_label_no_version_holds() {
         .describe(&scenario.arn)
         .await
         .expect("DescribeSecret");
-    let event = crate::RotationEvent::from_json(&scenario.event("setSecret", &token))
+    let event = rotation::RotationEvent::from_json(&scenario.event("setSecret", &token))
         .expect("a valid event");
     let cache = VersionCache::default();
     let versions = SecretVersions::new(
@@ -254,7 +260,7 @@ async fn a_value_is_forgotten_once_its_version_carries_no_label() {
         .describe(&scenario.arn)
         .await
         .expect("DescribeSecret");
-    let event = crate::RotationEvent::from_json(&scenario.event("setSecret", &token))
+    let event = rotation::RotationEvent::from_json(&scenario.event("setSecret", &token))
         .expect("a valid event");
     let cache = VersionCache::default();
     let versions = SecretVersions::new(
