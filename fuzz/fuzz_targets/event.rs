@@ -11,8 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rotation_fuzz::error::RotationError;
-use rotation_fuzz::event::{RotationEvent, RotationToken, Step};
+use rotation_document::event::{InvalidEvent, RotationEvent, RotationToken, Step};
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {
@@ -36,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
             );
             the_debug_form_hides_the_token(event);
         }
-        (Err(RotationError::InvalidEvent(message)), Err(expected_message)) => {
+        (Err(InvalidEvent(message)), Err(expected_message)) => {
             assert_eq!(message, &expected_message);
             assert!(
                 message.bytes().all(|byte| (b' '..=b'~').contains(&byte)),
@@ -182,7 +181,7 @@ fn another_of_the_same_class(payload: &Value, name: &str) -> Option<Value> {
 /// apart from the token itself: no message can be quoting it.
 fn the_outcome_does_not_depend_on_the_token_s_value(
     payload: &Value,
-    outcome: &Result<RotationEvent, RotationError>,
+    outcome: &Result<RotationEvent, InvalidEvent>,
 ) {
     if let Some(replacement) = another_of_the_same_class(payload, "RotationToken") {
         let mut changed = payload.clone();
@@ -195,7 +194,7 @@ fn the_outcome_does_not_depend_on_the_token_s_value(
 /// value of the same class gives the same outcome: such a value is never quoted back.
 fn the_outcome_does_not_depend_on_refused_values(
     payload: &Value,
-    outcome: &Result<RotationEvent, RotationError>,
+    outcome: &Result<RotationEvent, InvalidEvent>,
 ) {
     for name in ["SecretId", "ClientRequestToken", "Step", "RotationToken"] {
         if matches!(field(payload, name), Field::Invalid | Field::TooLong(_)) {
@@ -209,8 +208,8 @@ fn the_outcome_does_not_depend_on_refused_values(
 }
 
 fn assert_same_outcome(
-    first: &Result<RotationEvent, RotationError>,
-    second: &Result<RotationEvent, RotationError>,
+    first: &Result<RotationEvent, InvalidEvent>,
+    second: &Result<RotationEvent, InvalidEvent>,
 ) {
     match (first, second) {
         (Ok(first), Ok(second)) => {
@@ -222,7 +221,7 @@ fn assert_same_outcome(
                 second.rotation_token.is_some()
             );
         }
-        (Err(RotationError::InvalidEvent(first)), Err(RotationError::InvalidEvent(second))) => {
+        (Err(InvalidEvent(first)), Err(InvalidEvent(second))) => {
             assert_eq!(
                 first, second,
                 "the message depends on a value it must not show"

@@ -13,8 +13,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rotation_fuzz::mysql_lexer::{read_identifier, read_string};
-use rotation_fuzz::mysql_quoting::{quote_identifier, quote_string};
+use mysql_quoting::lexer::{read_identifier, read_string};
+use mysql_quoting::{quote_identifier, quote_string};
 use rotation_fuzz::quotes_are_doubled;
 
 /// What `mysql_real_escape_string` escapes, and with which letter.

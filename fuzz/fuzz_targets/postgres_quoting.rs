@@ -12,8 +12,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rotation_fuzz::postgres_lexer::{read_identifier, read_literal};
-use rotation_fuzz::postgres_quoting::{quote_identifier, quote_literal};
+use postgres_quoting::lexer::{read_identifier, read_literal};
+use postgres_quoting::{quote_identifier, quote_literal};
 use rotation_fuzz::quotes_are_doubled;
 
 fuzz_target!(|data: &[u8]| {

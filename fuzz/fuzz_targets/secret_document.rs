@@ -10,7 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rotation_fuzz::secret::{FlagValue, SecretDocument, SecretFormatError};
+use rotation_document::secret::{FlagValue, SecretDocument, SecretFormatError};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 

@@ -56,6 +56,12 @@ pub enum RotationError {
     Target(#[from] TargetError),
 }
 
+impl From<crate::event::InvalidEvent> for RotationError {
+    fn from(error: crate::event::InvalidEvent) -> Self {
+        RotationError::InvalidEvent(error.0)
+    }
+}
+
 impl RotationError {
     /// The stable name operators see as `errorType`.
     pub fn error_type(&self) -> &'static str {

@@ -93,7 +93,8 @@ impl<T: Target> Rotation<T> {
         let started = Instant::now();
         let event = match RotationEvent::from_json(payload) {
             Ok(event) => event,
-            Err(error) => {
+            Err(invalid) => {
+                let error = RotationError::from(invalid);
                 tracing::error!(
                     outcome = "rejected",
                     error_type = error.error_type(),

@@ -11,7 +11,6 @@ use secrecy::SecretString;
 use crate::event::RotationToken;
 
 pub mod aws;
-/// The strict reference store, for tests only: it never ships in a function.
 
 /// The labels the rotation protocol moves. Secrets may carry other labels; those pass through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -15,7 +15,7 @@ use rotation_database::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlSslMode};
-use sqlx::MySqlConnection;
+use sqlx::{AssertSqlSafe, MySqlConnection};
 
 use crate::account::{synchronise, Account};
 use crate::sql;
@@ -188,9 +188,11 @@ impl Engine for MySql {
         options
     }
 
-    async fn probe(&self, connection: &mut MySqlConnection) -> Result<(), sqlx::Error> {
-        sqlx::raw_sql(Self::PROBE).execute(connection).await?;
-        Ok(())
+    async fn run(&self, connection: &mut MySqlConnection, sql: &str) -> Result<(), sqlx::Error> {
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(connection)
+            .await
+            .map(drop)
     }
 
     fn classify(&self, error: &dyn sqlx::error::DatabaseError) -> (ServerErrorClass, String) {

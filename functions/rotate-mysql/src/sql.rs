@@ -27,7 +27,7 @@ use std::fmt;
 
 use rotation::TargetError;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::{AssertSqlSafe, MySqlConnection};
+use sqlx::MySqlConnection;
 
 use crate::engine::MySql;
 
@@ -201,12 +201,7 @@ pub async fn server_info(conn: &mut MySqlConnection) -> Result<ServerInfo, Targe
     })
 }
 
-mod quoting;
-pub use quoting::{quote_identifier, quote_string};
-
-/// What the server reads back from a quoted token, for the tests (and the fuzz targets) to
-/// check the quoting against.
-pub mod lexer;
+pub use mysql_quoting::{lexer, quote_identifier, quote_string};
 
 /// An account name, `'user'@'host'`, both parts quoted as string literals (as the AWS
 /// templates and `SHOW GRANTS` write them). `%` and `_` in the host part keep their wildcard
@@ -307,12 +302,7 @@ pub async fn execute(
     statement: &str,
 ) -> Result<(), TargetError> {
     // The callers build statements from this module's quoting only.
-    within_timeout(
-        context,
-        sqlx::raw_sql(AssertSqlSafe(statement)).execute(&mut *conn),
-    )
-    .await?;
-    Ok(())
+    rotation_database::connection::execute(&MySql::default(), conn, context, statement).await
 }
 
 /// Runs one database call within the statement time limit, its failure read by the engine's

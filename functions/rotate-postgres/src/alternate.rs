@@ -24,8 +24,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use rotation::TargetError;
 use rotation_database::{batches, crash_points, PasswordSet, BATCH_BYTES};
 use secrecy::SecretString;
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use sqlx::{Connection, PgConnection};
 
+use crate::engine::Postgres;
 use crate::sql::{self, quote_identifier, quote_literal, within_timeout};
 
 /// A role's attributes the clone inherits: INHERIT, CREATEDB, CREATEROLE, CONNECTION LIMIT and
@@ -82,7 +83,9 @@ pub async fn make_like(
     Ok(if set_by_master {
         PasswordSet::ByMaster
     } else {
-        PasswordSet::NotByMaster
+        PasswordSet::NotByMaster(
+            "it has neither SUPERUSER nor CREATEROLE, or lacks ADMIN OPTION on the role",
+        )
     })
 }
 
@@ -269,12 +272,7 @@ async fn execute(
     context: &str,
     statement: String,
 ) -> Result<(), TargetError> {
-    within_timeout(
-        context,
-        sqlx::raw_sql(AssertSqlSafe(statement)).execute(&mut *conn),
-    )
-    .await?;
-    Ok(())
+    rotation_database::connection::execute(&Postgres, conn, context, &statement).await
 }
 
 /// The GUCs whose values are lists of quoted elements (pg_dump's `variable_is_guc_list_quote`):

@@ -11,7 +11,7 @@ use rotation_database::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
-use sqlx::PgConnection;
+use sqlx::{AssertSqlSafe, PgConnection};
 
 use crate::{alternate, sql};
 
@@ -109,9 +109,11 @@ impl Engine for Postgres {
         options
     }
 
-    async fn probe(&self, connection: &mut PgConnection) -> Result<(), sqlx::Error> {
-        sqlx::raw_sql(Self::PROBE).execute(connection).await?;
-        Ok(())
+    async fn run(&self, connection: &mut PgConnection, sql: &str) -> Result<(), sqlx::Error> {
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(connection)
+            .await
+            .map(drop)
     }
 
     fn classify(&self, error: &dyn sqlx::error::DatabaseError) -> (ServerErrorClass, String) {

@@ -13,13 +13,7 @@ use sqlx::{AssertSqlSafe, PgConnection};
 
 use crate::engine::Postgres;
 
-mod quoting;
-pub use quoting::{quote_identifier, quote_literal};
-
-/// What the server reads back from a quoted token, for the tests (and the fuzz targets) to
-/// check the quoting against.
-#[cfg(test)]
-mod lexer;
+pub use postgres_quoting::{quote_identifier, quote_literal};
 
 /// The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (`SCRAM-SHA-256$4096:<salt>$<stored
 /// key>:<server key>`), with a fresh random salt, SASLprep applied as the server does.
@@ -156,6 +150,7 @@ pub async fn within_timeout<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use postgres_quoting::lexer;
 
     /// Names and texts an attacker (or an unlucky operator) might choose.
     const HOSTILE: [&str; 14] = [

@@ -89,8 +89,8 @@ pub async fn set_password<E: Engine>(
     close(connection).await;
     match outcome? {
         PasswordSet::ByMaster => {}
-        PasswordSet::NotByMaster => {
-            change_own_password(connector, versions, &master, pending, parse).await?;
+        PasswordSet::NotByMaster(why) => {
+            change_own_password(connector, versions, &master, pending, why, parse).await?;
         }
     }
     tracing::info!(
@@ -133,11 +133,12 @@ async fn change_own_password<E: Engine>(
     versions: &SecretVersions<'_>,
     master: &DatabaseSecret,
     pending: &DatabaseSecret,
+    not_by_master: &str,
     parse: impl FnOnce(&rotation::SecretDocument, &str) -> Result<DatabaseSecret, TargetError>,
 ) -> Result<(), RotationError> {
     let cannot = |why: String| {
         TargetError::rejected(format!(
-            "master user {} may not set the password of user {}, and {why}",
+            "master user {} may not set the password of user {} ({not_by_master}), and {why}",
             master.username, pending.username
         ))
     };
@@ -228,20 +229,8 @@ pub fn check_pending_is_alternate(
     pending: &DatabaseSecret,
     current: &DatabaseSecret,
 ) -> Result<(), TargetError> {
-    if alternate_username(&current.username, NameLimit::Characters(usize::MAX))? != pending.username
-    {
-        return Err(TargetError::invalid_secret(format!(
-            "Attempting to modify user {} other than current user or clone {}",
-            pending.username, current.username
-        )));
-    }
-    if pending.host != current.host {
-        return Err(TargetError::invalid_secret(format!(
-            "Attempting to modify user for host {} other than current host {}",
-            pending.host, current.host
-        )));
-    }
-    Ok(())
+    let alternate = alternate_username(&current.username, NameLimit::Characters(usize::MAX))?;
+    pending.check_is_for(&alternate, current, "current user or clone")
 }
 
 #[cfg(test)]

@@ -248,7 +248,8 @@ impl<E: Engine> Connector<E> {
     pub async fn verify_login(&self, secret: &DatabaseSecret) -> Result<(), LoginError> {
         let (mut connection, tls) = self.login(secret).await?;
         let limit = self.connect_timeout;
-        let queried = tokio::time::timeout(limit, self.engine.probe(&mut connection)).await;
+        let probe = self.engine.run(&mut connection, E::PROBE);
+        let queried = tokio::time::timeout(limit, probe).await;
         let result = match queried {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(self.login_error(secret, tls, &error)),
@@ -359,6 +360,18 @@ pub async fn within_timeout<E: Engine + ?Sized, T>(
             STATEMENT_TIMEOUT.as_secs()
         ))),
     }
+}
+
+/// Runs one statement (text protocol, no parameters) within [`STATEMENT_TIMEOUT`]. Errors name
+/// `context` and carry the server's message, never the statement, which may hold a password.
+/// The caller builds `statement` from its engine's tested quoting only.
+pub async fn execute<E: Engine + ?Sized>(
+    engine: &E,
+    connection: &mut E::Connection,
+    context: &str,
+    statement: &str,
+) -> Result<(), TargetError> {
+    within_timeout(engine, context, engine.run(connection, statement)).await
 }
 
 /// Maps a statement's failure: a server error becomes `TargetRejected` with the context and the

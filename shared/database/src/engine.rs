@@ -44,8 +44,8 @@ pub enum PasswordSet {
     ByMaster,
     /// The master may not set it (on PostgreSQL: neither SUPERUSER nor CREATEROLE, or no ADMIN
     /// OPTION on the role from version 16); the rest is done, and the alternate user changes its
-    /// own password, logging in with its previous credentials.
-    NotByMaster,
+    /// own password, logging in with its previous credentials. Says why, in the engine's terms.
+    NotByMaster(&'static str),
 }
 
 /// How an engine's AWS template words a previous version for another user or host:
@@ -104,8 +104,9 @@ pub trait Engine: Send + Sync + 'static {
         ca_pem: Option<&[u8]>,
     ) -> <Self::Connection as sqlx::Connection>::Options;
 
-    /// Runs [`Engine::PROBE`].
-    async fn probe(&self, connection: &mut Self::Connection) -> Result<(), sqlx::Error>;
+    /// Runs SQL text (no parameters, one or more statements) on the connection: the probe, and
+    /// the statements the engine builds with its quoting.
+    async fn run(&self, connection: &mut Self::Connection, sql: &str) -> Result<(), sqlx::Error>;
 
     /// What a server error means, and its text with the server's code (never a statement's
     /// text, which may hold a password).

@@ -50,6 +50,30 @@ impl fmt::Debug for DatabaseSecret {
 }
 
 impl DatabaseSecret {
+    /// This (pending) version must be for `user` on `current`'s host, or the step refuses it
+    /// with the AWS templates' texts; `expected` names the user it should be ("current user",
+    /// "current user or clone"), followed by current's user name.
+    pub fn check_is_for(
+        &self,
+        user: &str,
+        current: &DatabaseSecret,
+        expected: &str,
+    ) -> Result<(), TargetError> {
+        if self.username != user {
+            return Err(TargetError::invalid_secret(format!(
+                "Attempting to modify user {} other than {expected} {}",
+                self.username, current.username
+            )));
+        }
+        if self.host != current.host {
+            return Err(TargetError::invalid_secret(format!(
+                "Attempting to modify user for host {} other than current host {}",
+                self.host, current.host
+            )));
+        }
+        Ok(())
+    }
+
     /// Validates a version as the AWS templates do (required fields, then the engine), with
     /// their messages. `what` names the version in errors (`AWSPENDING version of secret …`).
     pub fn from_document(

@@ -186,19 +186,7 @@ pub fn check_pending_is_current_user(
     pending: &DatabaseSecret,
     current: &DatabaseSecret,
 ) -> Result<(), TargetError> {
-    if pending.username != current.username {
-        return Err(TargetError::invalid_secret(format!(
-            "Attempting to modify user {} other than current user {}",
-            pending.username, current.username
-        )));
-    }
-    if pending.host != current.host {
-        return Err(TargetError::invalid_secret(format!(
-            "Attempting to modify user for host {} other than current host {}",
-            pending.host, current.host
-        )));
-    }
-    Ok(())
+    pending.check_is_for(&current.username, current, "current user")
 }
 
 /// Single user: `AWSPREVIOUS`, when it exists, is a usable database secret (`parse`), and is

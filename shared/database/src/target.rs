@@ -139,7 +139,8 @@ impl<E: Engine> Target for DatabaseTarget<E> {
             self.connector.verify_login(&pending).await?;
             tracing::info!(
                 "testSecret: Successfully signed into {} DB with AWSPENDING secret in {}.",
-                self.engine().server_name(&pending.engine),
+                // The AWS templates name the family here ("MySQL DB" for MariaDB too).
+                self.engine().server_name(self.engine().family().engines[0]),
                 versions.secret_arn()
             );
             Ok(())

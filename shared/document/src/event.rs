@@ -10,8 +10,6 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use crate::error::RotationError;
-
 /// One of the four invocations of a rotation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Step {
@@ -105,6 +103,11 @@ impl fmt::Debug for RotationToken {
     }
 }
 
+/// Why an invocation's payload is not a rotation event, in the AWS templates' words.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidEvent(pub String);
+
 /// A validated rotation event.
 #[derive(Clone, Debug)]
 pub struct RotationEvent {
@@ -118,23 +121,23 @@ impl RotationEvent {
     /// Validates the raw invocation payload. The texts are the AWS templates' (users search for
     /// them); printable-ASCII only, as the newer templates require, so nothing we later log can
     /// inject a line break into CloudWatch.
-    pub fn from_json(payload: &Value) -> Result<RotationEvent, RotationError> {
-        let object = payload.as_object().ok_or_else(|| {
-            RotationError::InvalidEvent("the rotation event must be a JSON object".to_owned())
-        })?;
-        let field = |name: &str| -> Result<String, RotationError> {
+    pub fn from_json(payload: &Value) -> Result<RotationEvent, InvalidEvent> {
+        let object = payload
+            .as_object()
+            .ok_or_else(|| InvalidEvent("the rotation event must be a JSON object".to_owned()))?;
+        let field = |name: &str| -> Result<String, InvalidEvent> {
             if let Some(Value::String(text)) = object.get(name) {
                 check_length(name, text)?;
             }
             match object.get(name) {
-                None | Some(Value::Null) => Err(RotationError::InvalidEvent(format!(
-                    "No value provided for \"{name}\"."
-                ))),
-                Some(Value::String(text)) if text.is_empty() => Err(RotationError::InvalidEvent(
-                    format!("No value provided for \"{name}\"."),
-                )),
+                None | Some(Value::Null) => {
+                    Err(InvalidEvent(format!("No value provided for \"{name}\".")))
+                }
+                Some(Value::String(text)) if text.is_empty() => {
+                    Err(InvalidEvent(format!("No value provided for \"{name}\".")))
+                }
                 Some(Value::String(text)) if is_printable_ascii(text) => Ok(text.clone()),
-                Some(_) => Err(RotationError::InvalidEvent(format!(
+                Some(_) => Err(InvalidEvent(format!(
                     "\"{name}\" contains invalid characters."
                 ))),
             }
@@ -144,7 +147,7 @@ impl RotationEvent {
         let client_request_token = ClientRequestToken(field("ClientRequestToken")?);
         let step_text = field("Step")?;
         let step = Step::parse(&step_text).ok_or_else(|| {
-            RotationError::InvalidEvent(format!(
+            InvalidEvent(format!(
                 "Invalid step parameter {step_text} for secret {secret_id}"
             ))
         })?;
@@ -160,7 +163,7 @@ impl RotationEvent {
             }
             Some(Value::String(text)) if text.is_empty() => None,
             Some(_) => {
-                return Err(RotationError::InvalidEvent(
+                return Err(InvalidEvent(
                     "\"RotationToken\" contains invalid characters.".to_owned(),
                 ))
             }
@@ -188,10 +191,10 @@ fn longest(field: &str) -> usize {
     }
 }
 
-fn check_length(field: &str, text: &str) -> Result<(), RotationError> {
+fn check_length(field: &str, text: &str) -> Result<(), InvalidEvent> {
     let limit = longest(field);
     if text.chars().count() > limit {
-        return Err(RotationError::InvalidEvent(format!(
+        return Err(InvalidEvent(format!(
             "\"{field}\" is longer than {limit} characters."
         )));
     }
@@ -216,7 +219,7 @@ mod tests {
 
     fn rejection(payload: Value) -> String {
         match RotationEvent::from_json(&payload) {
-            Err(RotationError::InvalidEvent(message)) => message,
+            Err(InvalidEvent(message)) => message,
             other => panic!("expected InvalidEvent, got {other:?}"),
         }
     }

@@ -1,8 +1,5 @@
 //! Identifier and literal quoting for PostgreSQL: every name and value spliced into SQL text
 //! goes through these two functions.
-//!
-//! This file depends on nothing but `std`, so the fuzz targets (`fuzz/`) compile it on its own,
-//! without sqlx and the AWS SDK; keep it that way.
 
 /// Quotes an identifier (a role, a database) as PostgreSQL's `quote_ident` would, except that
 /// it always quotes: `app` becomes `"app"`, `a"b` becomes `"a""b"`. Inside double quotes every

@@ -1,8 +1,5 @@
 //! String literal and identifier quoting for MySQL and MariaDB: every name and value spliced
 //! into SQL text goes through these two functions.
-//!
-//! This file depends on nothing but `std`, so the fuzz targets (`fuzz/`) compile it on its own,
-//! without sqlx and the AWS SDK; keep it that way.
 
 /// Quotes a string literal for the session's `sql_mode`:
 ///

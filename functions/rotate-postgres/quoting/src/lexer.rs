@@ -5,8 +5,7 @@
 //!
 //! It reads the escapes the server knows (all but UTF-16 surrogate pairs in `\u` escapes), not
 //! only those our quoting writes, so a quoting mistake shows as a different text rather than
-//! as an unknown escape. Like `quoting.rs` it
-//! depends on nothing but `std`: the fuzz targets compile it on their own.
+//! as an unknown escape. Like the whole crate, it depends on nothing but `std`.
 
 use std::iter::Peekable;
 use std::str::Chars;
