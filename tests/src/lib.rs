@@ -3,7 +3,7 @@
 //! that plays Secrets Manager.
 
 pub mod api_provider;
-pub mod bench;
+pub mod conformance;
 pub mod crash_matrix;
 pub mod events;
 pub mod hostile;

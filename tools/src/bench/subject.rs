@@ -10,10 +10,10 @@ use serde_json::{json, Value};
 use sqlx::{AssertSqlSafe, Connection, MySqlConnection, PgConnection};
 
 use super::BenchError;
-use crate::api_provider::ReferenceProvider;
-use crate::proxy::Proxy;
-use crate::secrets_manager::MotoSecretsManager;
-use crate::stack;
+use rotation_tests::api_provider::ReferenceProvider;
+use rotation_tests::proxy::Proxy;
+use rotation_tests::secrets_manager::MotoSecretsManager;
+use rotation_tests::stack;
 
 /// A function and the strategy (or provider) it runs with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -370,7 +370,7 @@ async fn iam_secret(endpoint: &str) -> Result<(Value, String), BenchError> {
             .next()
             .and_then(|port| port.parse::<u16>().ok())
             .ok_or_else(|| BenchError(format!("{endpoint} names no port")))?;
-        let (status, body) = crate::http::exchange(
+        let (status, body) = rotation_tests::http::exchange(
             port,
             "POST",
             "/",
