@@ -6,7 +6,8 @@ use serde_json::json;
 
 use super::{assert_rotated, Alternating, DatabaseUnderTest, Fixture, Logins};
 use crate::crash_matrix::Credentials;
-use crate::runtime_api::{FunctionSpec, LambdaFunction};
+use crate::orchestrator::STEPS;
+use crate::runtime_api::Invocation;
 use crate::secrets_manager::MotoSecretsManager;
 use crate::stack;
 
@@ -20,17 +21,8 @@ async fn start<'d>(
     let moto = MotoSecretsManager::connect(&stack::moto().await.endpoint()).await;
     let alternating = Alternating::create(database, &moto, prefix).await;
     let env = super::environment(database, &moto, &[STRATEGY]).await;
-    let function = LambdaFunction::start(FunctionSpec::new(database.binary()).env(env.clone()))
-        .await
-        .expect("the function starts");
-    let fixture = Fixture {
-        database,
-        moto,
-        function,
-        arn: alternating.arn.clone(),
-        env,
-    };
-    (fixture, alternating)
+    let arn = alternating.arn.clone();
+    (Fixture::launch(database, moto, arn, env).await, alternating)
 }
 
 pub async fn three_alternating_rotations_take_turns_and_both_versions_log_in(
@@ -68,6 +60,45 @@ pub async fn three_alternating_rotations_take_turns_and_both_versions_log_in(
     alternating.drop(database).await;
 }
 
+/// Two rotations with every step invoked twice: the same users, privileges and memberships as
+/// after single invocations (the alternate user was made once).
+pub async fn every_alternating_users_step_invoked_twice_leaves_the_same_end_state(
+    database: &dyn DatabaseUnderTest,
+) {
+    let (fixture, alternating) = start(database, "alt_twice").await;
+    let users = [alternating.user.name.clone(), alternating.clone_name()];
+    let mut states = Vec::new();
+    for round in 0..2 {
+        let old_token = fixture.version_with("AWSCURRENT").await.expect("current");
+        let token = fixture.moto.start_rotation(&fixture.arn).await;
+        for step in STEPS {
+            for attempt in 0..2 {
+                let record = fixture
+                    .orchestrator()
+                    .invoke(&fixture.arn, &token, step)
+                    .await;
+                assert!(
+                    matches!(record.invocation, Invocation::Succeeded(_)),
+                    "round {round}, {step} attempt {attempt}: {:?}",
+                    record.invocation
+                );
+            }
+        }
+        assert_rotated(&fixture.labels().await, &token, &old_token);
+        for stage in ["AWSCURRENT", "AWSPREVIOUS"] {
+            let version = fixture.value_at(stage).await;
+            assert!(
+                Logins(database).work(&version).await,
+                "round {round}: {stage}"
+            );
+        }
+        states.push(database.privileges(&users).await);
+    }
+    assert_eq!(states[0], states[1]);
+    fixture.stop().await;
+    alternating.drop(database).await;
+}
+
 /// Whoever can write the secret tries to have the master's password changed through a pending
 /// version naming the master.
 pub async fn a_pending_username_other_than_the_alternate_is_refused_and_nothing_changes(
@@ -80,20 +111,10 @@ pub async fn a_pending_username_other_than_the_alternate_is_refused_and_nothing_
         alternating.master.clone(),
     ];
     let before = database.privileges(&involved).await;
-    let token = fixture.moto.start_rotation(&fixture.arn).await;
     let mut tampered = fixture.value_at("AWSCURRENT").await;
     tampered["username"] = json!(alternating.master);
     tampered["password"] = json!("attacker-chosen-Passw0rd");
-    fixture
-        .moto
-        .put_pending(&fixture.arn, &token, &tampered.to_string())
-        .await;
-    let record = fixture
-        .orchestrator()
-        .invoke(&fixture.arn, &token, "setSecret")
-        .await;
-    let (error_type, message) = record.invocation.failed().expect("setSecret refuses");
-    assert_eq!(error_type, "InvalidSecret", "{message}");
+    let message = fixture.set_secret_refuses(&tampered).await;
     assert_eq!(
         message,
         format!(

@@ -11,7 +11,6 @@ use super::{environment, template_secret, DatabaseUnderTest, Fixture, User};
 use crate::login::Login;
 use crate::orchestrator::RotationRecord;
 use crate::proxy::{ConnectionFault, Proxy, RequestFault};
-use crate::runtime_api::{FunctionSpec, LambdaFunction};
 use crate::secrets_manager::MotoSecretsManager;
 use crate::stack;
 
@@ -41,17 +40,7 @@ async fn behind_a_secrets_manager_proxy<'d>(
         "AWS_ENDPOINT_URL_SECRETS_MANAGER".to_owned(),
         proxy.endpoint(),
     ));
-    let function = LambdaFunction::start(FunctionSpec::new(database.binary()).env(env.clone()))
-        .await
-        .expect("the function starts");
-    let fixture = Fixture {
-        database,
-        moto,
-        function,
-        arn,
-        env,
-    };
-    (fixture, proxy)
+    (Fixture::launch(database, moto, arn, env).await, proxy)
 }
 
 /// The failed step's error type and message, checking it ended within the bound.

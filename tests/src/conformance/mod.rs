@@ -209,7 +209,20 @@ impl<'d> Fixture<'d> {
             .create_secret(&unique("db-secret"), &secret.to_string())
             .await;
         let env = environment(database, &moto, extra_env).await;
-        let function = start_function(database, &env).await;
+        Fixture::launch(database, moto, arn, env).await
+    }
+
+    /// The function with exactly `env`, for the secret `arn` in `moto`.
+    pub async fn launch(
+        database: &'d dyn DatabaseUnderTest,
+        moto: MotoSecretsManager,
+        arn: String,
+        env: Vec<(String, String)>,
+    ) -> Fixture<'d> {
+        let function =
+            LambdaFunction::start(FunctionSpec::new(database.binary()).env(env.iter().cloned()))
+                .await
+                .expect("the function starts");
         Fixture {
             database,
             moto,
@@ -278,14 +291,23 @@ impl<'d> Fixture<'d> {
             env,
         } = self;
         function.stop().await;
-        let function = start_function(database, &env).await;
-        Fixture {
-            database,
-            moto,
-            function,
-            arn,
-            env,
-        }
+        Fixture::launch(database, moto, arn, env).await
+    }
+
+    /// Starts a rotation whose pending version, `pending`, someone else wrote, and returns
+    /// setSecret's refusal, checked to be `InvalidSecret`.
+    pub async fn set_secret_refuses(&self, pending: &Value) -> String {
+        let token = self.moto.start_rotation(&self.arn).await;
+        self.moto
+            .put_pending(&self.arn, &token, &pending.to_string())
+            .await;
+        let record = self
+            .orchestrator()
+            .invoke(&self.arn, &token, "setSecret")
+            .await;
+        let (error_type, message) = record.invocation.failed().expect("setSecret refuses");
+        assert_eq!(error_type, "InvalidSecret", "{message}");
+        message
     }
 
     pub fn output(&self) -> String {
@@ -300,15 +322,6 @@ impl<'d> Fixture<'d> {
             "the server's log",
         );
     }
-}
-
-async fn start_function(
-    database: &dyn DatabaseUnderTest,
-    env: &[(String, String)],
-) -> LambdaFunction {
-    LambdaFunction::start(FunctionSpec::new(database.binary()).env(env.iter().cloned()))
-        .await
-        .expect("the function starts")
 }
 
 /// After a successful rotation: `new` is AWSCURRENT alone, `old` AWSPREVIOUS alone, and no
@@ -448,19 +461,20 @@ impl Alternating {
 /// Expands to one `#[tokio::test]` per scenario of the suite, in a module named `$engine`, for
 /// `$database` (a value implementing [`DatabaseUnderTest`], given by path from the crate root).
 /// The test's path reads as a sentence about the engine:
-/// `postgresql::every_step_invoked_twice_leaves_the_same_end_state`.
+/// `postgresql::every_single_user_step_invoked_twice_leaves_the_same_end_state`.
 #[macro_export]
 macro_rules! database_conformance {
     ($engine:ident, $database:expr) => {
         $crate::database_conformance!(@scenarios $engine, $database;
             single_user::three_consecutive_rotations_retire_each_old_password_and_keep_the_rest,
-            single_user::every_step_invoked_twice_leaves_the_same_end_state,
+            single_user::every_single_user_step_invoked_twice_leaves_the_same_end_state,
             single_user::set_secret_recovers_through_awsprevious_when_awscurrent_no_longer_logs_in,
             single_user::a_pending_version_for_another_user_or_host_is_refused_and_the_database_is_unchanged,
             single_user::a_secret_rotated_by_this_function_rotates_again_after_a_cold_start,
             single_user::a_failed_test_rolls_the_password_back_so_awscurrent_keeps_working,
             single_user::no_password_appears_in_the_function_output_even_at_trace_level,
             alternating_users::three_alternating_rotations_take_turns_and_both_versions_log_in,
+            alternating_users::every_alternating_users_step_invoked_twice_leaves_the_same_end_state,
             alternating_users::a_pending_username_other_than_the_alternate_is_refused_and_nothing_changes,
             alternating_users::a_master_on_another_host_is_refused_without_any_change,
             crash::single_user_converges_after_a_crash_at_every_point,
