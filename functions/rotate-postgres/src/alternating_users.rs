@@ -14,9 +14,15 @@
 //!    - a pending role that does not exist is created with LOGIN and the current role's
 //!      attributes (INHERIT, CREATEDB, CREATEROLE, CONNECTION LIMIT, VALID UNTIL) and per-role
 //!      settings (global and per database);
-//!    - it is granted every role the current role is a member of (with the same ADMIN OPTION)
-//!      and the current role itself, so it can use what the current user owns; a membership
-//!      that would make a cycle (`name_clone` is already a member of `name`) is left out;
+//!    - it is granted every role the current role is a member of (with the same ADMIN OPTION,
+//!      and from PostgreSQL 16 the same INHERIT and SET options) and the current role itself,
+//!      so it can use what the current user owns; a membership that would make a cycle
+//!      (`name_clone` is already a member of `name`) is left out;
+//!    - when the pending role is the clone, memberships the user no longer has are revoked from
+//!      it: the clone never holds a membership the user lacks (the user, when pending, only
+//!      gains what its clone was granted);
+//!    - a master that may not grant one of those roles (from PostgreSQL 16: lacks ADMIN OPTION
+//!      on it) is refused with `TargetRejected` naming the roles, before any change;
 //!    - an existing role (an earlier rotation's, or one the operator created) is used as it is:
 //!      only its password and the memberships it lacks change;
 //!    - the password is set to a verifier hashed on the client (the plaintext never reaches the
@@ -165,7 +171,9 @@ async fn change_as_master(
         create_like(conn, &current.username, role).await?;
         true
     };
-    grant_missing_memberships(conn, &current.username, role).await?;
+    // The clone is kept equal to the user; the user, when pending, only gains.
+    let keep_equal = *role == format!("{}_clone", current.username);
+    grant_missing_memberships(conn, &master.username, &current.username, role, keep_equal).await?;
     if set_by_master {
         sql::set_password(conn, role, &pending.password).await?;
     }
@@ -270,30 +278,222 @@ async fn create_like(conn: &mut PgConnection, model: &str, role: &str) -> Result
     Ok(())
 }
 
-/// Grants `role` every membership `model` has and it lacks, and membership in `model` itself,
-/// leaving out any grant that would make a membership cycle.
-async fn grant_missing_memberships(
+/// A membership of a role in `role`, with the options PostgreSQL 16+ records per grant
+/// (before 16 every membership inherits and allows SET ROLE).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Membership {
+    pub role: String,
+    pub admin: bool,
+    pub inherit: bool,
+    pub set: bool,
+}
+
+/// One change to a role's memberships.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MembershipChange {
+    /// Grant, or on 16+ re-grant with these exact options (which replaces the grant's options).
+    Grant(Membership),
+    /// Take the membership away (every grant of it, each by its grantor on 16+).
+    Revoke { role: String, grantors: Vec<String> },
+    /// Keep the membership, without ADMIN OPTION (before 16; on 16+ a re-grant does it).
+    RevokeAdmin { role: String },
+}
+
+impl MembershipChange {
+    fn role(&self) -> &str {
+        match self {
+            MembershipChange::Grant(membership) => &membership.role,
+            MembershipChange::Revoke { role, .. } | MembershipChange::RevokeAdmin { role } => role,
+        }
+    }
+}
+
+/// The first major version whose memberships carry INHERIT and SET options, and whose
+/// CREATEROLE no longer lets a role grant roles it lacks ADMIN OPTION on.
+const MEMBERSHIP_OPTIONS_SINCE: i32 = 160000;
+
+/// What `role` needs so its memberships are those of `model` (`wanted`, which includes
+/// `model` itself), given what it `held`. A membership in `cycle` (`role` itself and its own
+/// members) is left out: PostgreSQL refuses cycles.
+///
+/// With `keep_equal` (the pending role is the clone, `model` the user) the clone becomes equal
+/// to the user: options copied exactly, memberships the user lacks revoked. Without it (the
+/// user is pending, modelled on its clone) nothing is taken away: what the clone was granted is
+/// added, and ADMIN OPTION the user lacks is added too.
+pub fn plan_memberships(
+    wanted: &[Membership],
+    held: &BTreeMap<String, (Membership, Vec<String>)>,
+    cycle: &BTreeSet<String>,
+    keep_equal: bool,
+    with_options: bool,
+) -> Vec<MembershipChange> {
+    let mut changes = Vec::new();
+    for want in wanted.iter().filter(|want| !cycle.contains(&want.role)) {
+        let Some((have, _)) = held.get(&want.role) else {
+            changes.push(MembershipChange::Grant(want.clone()));
+            continue;
+        };
+        if keep_equal {
+            if with_options {
+                if have != want {
+                    changes.push(MembershipChange::Grant(want.clone()));
+                }
+            } else if want.admin && !have.admin {
+                changes.push(MembershipChange::Grant(want.clone()));
+            } else if have.admin && !want.admin {
+                changes.push(MembershipChange::RevokeAdmin {
+                    role: want.role.clone(),
+                });
+            }
+        } else if want.admin && !have.admin {
+            // Only ever more: the options the role has stay on, ADMIN is added.
+            changes.push(MembershipChange::Grant(Membership {
+                role: want.role.clone(),
+                admin: true,
+                inherit: want.inherit || have.inherit,
+                set: want.set || have.set,
+            }));
+        }
+    }
+    if keep_equal {
+        let wanted_roles: BTreeSet<&str> = wanted.iter().map(|want| want.role.as_str()).collect();
+        for (role, (_, grantors)) in held {
+            if !wanted_roles.contains(role.as_str()) {
+                changes.push(MembershipChange::Revoke {
+                    role: role.clone(),
+                    grantors: grantors.clone(),
+                });
+            }
+        }
+    }
+    changes
+}
+
+/// The statement that makes `change` to `member`'s memberships. From PostgreSQL 16
+/// (`with_options`) a grant states ADMIN, INHERIT and SET explicitly, and a revoke names each
+/// grantor (a REVOKE without GRANTED BY takes away only the current user's own grant).
+pub fn membership_statement(change: &MembershipChange, member: &str, with_options: bool) -> String {
+    let member = quote_identifier(member);
+    match change {
+        MembershipChange::Grant(membership) => {
+            let role = quote_identifier(&membership.role);
+            let on = |flag: bool| if flag { "TRUE" } else { "FALSE" };
+            if with_options {
+                format!(
+                    "GRANT {role} TO {member} WITH ADMIN {}, INHERIT {}, SET {}",
+                    on(membership.admin),
+                    on(membership.inherit),
+                    on(membership.set)
+                )
+            } else if membership.admin {
+                format!("GRANT {role} TO {member} WITH ADMIN OPTION")
+            } else {
+                format!("GRANT {role} TO {member}")
+            }
+        }
+        MembershipChange::Revoke { role, grantors } => {
+            let role = quote_identifier(role);
+            if with_options && !grantors.is_empty() {
+                grantors
+                    .iter()
+                    .map(|grantor| {
+                        format!(
+                            "REVOKE {role} FROM {member} GRANTED BY {}",
+                            quote_identifier(grantor)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            } else {
+                format!("REVOKE {role} FROM {member}")
+            }
+        }
+        MembershipChange::RevokeAdmin { role } => {
+            format!(
+                "REVOKE ADMIN OPTION FOR {} FROM {member}",
+                quote_identifier(role)
+            )
+        }
+    }
+}
+
+/// The memberships of `role` (one row per role it is a member of; on 16+ the options of all
+/// its grants of that role together), with each membership's grantors.
+async fn memberships(
     conn: &mut PgConnection,
-    model: &str,
     role: &str,
-) -> Result<(), TargetError> {
-    let direct = "SELECT r.rolname::text, m.admin_option FROM pg_auth_members m \
-                  JOIN pg_roles r ON r.oid = m.roleid \
-                  JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = $1";
-    let model_of: Vec<(String, bool)> = within_timeout(
-        &format!("reading the memberships of role {model}"),
-        sqlx::query_as(direct).bind(model).fetch_all(&mut *conn),
+    with_options: bool,
+) -> Result<Vec<(Membership, Vec<String>)>, TargetError> {
+    let options = if with_options {
+        "bool_or(m.inherit_option), bool_or(m.set_option)"
+    } else {
+        "true, true"
+    };
+    let rows: Vec<(String, bool, bool, bool, Vec<String>)> = within_timeout(
+        &format!("reading the memberships of role {role}"),
+        sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT r.rolname::text, bool_or(m.admin_option), {options}, \
+                    array_agg(DISTINCT g.rolname::text) FILTER (WHERE g.rolname IS NOT NULL) \
+             FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid \
+             JOIN pg_roles u ON u.oid = m.member LEFT JOIN pg_roles g ON g.oid = m.grantor \
+             WHERE u.rolname = $1 GROUP BY r.rolname"
+        )))
+        .bind(role)
+        .fetch_all(&mut *conn),
     )
     .await?;
-    let held: BTreeMap<String, bool> = within_timeout(
-        &format!("reading the memberships of role {role}"),
-        sqlx::query_as::<_, (String, bool)>(direct)
-            .bind(role)
-            .fetch_all(&mut *conn),
+    Ok(rows
+        .into_iter()
+        .map(|(role, admin, inherit, set, grantors)| {
+            (
+                Membership {
+                    role,
+                    admin,
+                    inherit,
+                    set,
+                },
+                grantors,
+            )
+        })
+        .collect())
+}
+
+/// Gives `role` the memberships `model` has (with their options on PostgreSQL 16+) and
+/// membership in `model` itself, leaving out any grant that would make a membership cycle. With
+/// `keep_equal` (`role` is the clone of the user `model`) it also takes away what `model` no
+/// longer has, so the clone never holds a membership the user lacks. A master that may not
+/// grant or revoke one of those roles is refused before any statement, naming the roles.
+async fn grant_missing_memberships(
+    conn: &mut PgConnection,
+    master: &str,
+    model: &str,
+    role: &str,
+    keep_equal: bool,
+) -> Result<(), TargetError> {
+    let version: i32 = within_timeout(
+        "reading the server's version",
+        sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
+            .fetch_one(&mut *conn),
     )
-    .await?
-    .into_iter()
-    .collect();
+    .await?;
+    let with_options = version >= MEMBERSHIP_OPTIONS_SINCE;
+    let mut wanted: Vec<Membership> = memberships(conn, model, with_options)
+        .await?
+        .into_iter()
+        .map(|(membership, _)| membership)
+        .collect();
+    // Membership in the user itself, so the clone can use what the user owns.
+    wanted.push(Membership {
+        role: model.to_owned(),
+        admin: false,
+        inherit: true,
+        set: true,
+    });
+    let held: BTreeMap<String, (Membership, Vec<String>)> = memberships(conn, role, with_options)
+        .await?
+        .into_iter()
+        .map(|(membership, grantors)| (membership.role.clone(), (membership, grantors)))
+        .collect();
     // `role` and every role that is (directly or not) a member of it: granting one of these to
     // `role` would make a cycle, which PostgreSQL refuses.
     let members_of_role: BTreeSet<String> = within_timeout(
@@ -311,40 +511,96 @@ async fn grant_missing_memberships(
     .into_iter()
     .collect();
 
-    let wanted = model_of
-        .into_iter()
-        .chain(std::iter::once((model.to_owned(), false)));
-    let mut granted = Vec::new();
-    let mut statements = Vec::new();
-    for (member_of, admin) in wanted {
-        if members_of_role.contains(&member_of) {
-            continue;
-        }
-        match held.get(&member_of) {
-            Some(&held_admin) if held_admin || !admin => continue,
-            _ => {}
-        }
-        statements.push(format!(
-            "GRANT {} TO {}{}",
-            quote_identifier(&member_of),
-            quote_identifier(role),
-            if admin { " WITH ADMIN OPTION" } else { "" }
-        ));
-        granted.push(member_of);
+    let changes = plan_memberships(&wanted, &held, &members_of_role, keep_equal, with_options);
+    if changes.is_empty() {
+        return Ok(());
     }
+    let roles: Vec<String> = changes
+        .iter()
+        .map(|change| change.role().to_owned())
+        .collect();
+    check_master_may_grant(conn, master, role, &roles, with_options).await?;
+    let statements: Vec<String> = changes
+        .iter()
+        .map(|change| membership_statement(change, role, with_options))
+        .collect();
     // Many statements per round trip: a role in a thousand roles costs a few round trips, not a
     // thousand. The transaction around them keeps a failure from leaving part of them.
     for batch in batches(&statements, BATCH_BYTES) {
-        execute(conn, &format!("granting roles to {role}"), batch).await?;
+        execute(
+            conn,
+            &format!("changing the memberships of role {role}"),
+            batch,
+        )
+        .await?;
     }
+    let (revoked, granted): (Vec<_>, Vec<_>) = changes
+        .iter()
+        .partition(|change| matches!(change, MembershipChange::Revoke { .. }));
+    let names = |changes: &[&MembershipChange]| {
+        named(
+            &changes
+                .iter()
+                .map(|change| change.role().to_owned())
+                .collect::<Vec<_>>(),
+        )
+    };
     if !granted.is_empty() {
         tracing::info!(
-            "setSecret: granted {} role(s) to {role}: {}",
+            "setSecret: granted {} role(s) to {role} as {model} has them: {}",
             granted.len(),
-            named(&granted)
+            names(&granted)
+        );
+    }
+    if !revoked.is_empty() {
+        tracing::info!(
+            "setSecret: revoked {} role(s) from {role} that {model} no longer has: {}",
+            revoked.len(),
+            names(&revoked)
         );
     }
     Ok(())
+}
+
+/// Refuses, naming the roles, when the master may not grant or revoke one of `roles`: from
+/// PostgreSQL 16 that needs ADMIN OPTION on the role (CREATEROLE no longer suffices); before,
+/// CREATEROLE suffices for any role but a superuser.
+async fn check_master_may_grant(
+    conn: &mut PgConnection,
+    master: &str,
+    member: &str,
+    roles: &[String],
+    with_options: bool,
+) -> Result<(), TargetError> {
+    let lacking: Vec<String> = within_timeout(
+        "checking which roles the master user may grant",
+        sqlx::query_scalar::<_, String>(
+            "SELECT t.rolname::text FROM pg_roles t JOIN pg_roles me ON me.rolname = current_user \
+             WHERE t.rolname = ANY($1) AND NOT (me.rolsuper \
+               OR pg_has_role(current_user, t.oid, 'MEMBER WITH ADMIN OPTION') \
+               OR ($2 AND me.rolcreaterole AND NOT t.rolsuper)) \
+             ORDER BY 1",
+        )
+        .bind(roles)
+        .bind(!with_options)
+        .fetch_all(&mut *conn),
+    )
+    .await?;
+    if lacking.is_empty() {
+        return Ok(());
+    }
+    let needs = if with_options {
+        "ADMIN OPTION on each (PostgreSQL 16+ lets only a role with ADMIN OPTION grant or \
+         revoke a role; the creator of a role holds it; otherwise a role that has it runs \
+         GRANT <role> TO <master> WITH ADMIN OPTION)"
+    } else {
+        "CREATEROLE (for roles that are not superusers) or ADMIN OPTION on each"
+    };
+    Err(TargetError::rejected(format!(
+        "master user {master} may not grant or revoke role(s) {} for role {member}: it needs \
+         {needs}",
+        named(&lacking)
+    )))
 }
 
 /// The first few names and how many more, for a log line that stays short.
@@ -546,6 +802,140 @@ mod tests {
             longest
         );
         assert!(alternate_username("_clone").is_err());
+    }
+
+    fn member(role: &str, admin: bool, inherit: bool, set: bool) -> Membership {
+        Membership {
+            role: role.to_owned(),
+            admin,
+            inherit,
+            set,
+        }
+    }
+
+    fn held(memberships: &[Membership]) -> BTreeMap<String, (Membership, Vec<String>)> {
+        memberships
+            .iter()
+            .map(|m| (m.role.clone(), (m.clone(), vec!["master".to_owned()])))
+            .collect()
+    }
+
+    #[test]
+    fn from_postgres_16_a_grant_states_admin_inherit_and_set() {
+        let grant = MembershipChange::Grant(member("read ers", false, false, false));
+        assert_eq!(
+            membership_statement(&grant, "app_clone", true),
+            r#"GRANT "read ers" TO "app_clone" WITH ADMIN FALSE, INHERIT FALSE, SET FALSE"#
+        );
+        let grant = MembershipChange::Grant(member("owners", true, true, false));
+        assert_eq!(
+            membership_statement(&grant, "app_clone", true),
+            r#"GRANT "owners" TO "app_clone" WITH ADMIN TRUE, INHERIT TRUE, SET FALSE"#
+        );
+    }
+
+    #[test]
+    fn before_postgres_16_a_grant_states_only_admin_option() {
+        let grant = MembershipChange::Grant(member("owners", true, true, true));
+        assert_eq!(
+            membership_statement(&grant, "app_clone", false),
+            r#"GRANT "owners" TO "app_clone" WITH ADMIN OPTION"#
+        );
+        let grant = MembershipChange::Grant(member("readers", false, true, true));
+        assert_eq!(
+            membership_statement(&grant, "app_clone", false),
+            r#"GRANT "readers" TO "app_clone""#
+        );
+        let revoke = MembershipChange::RevokeAdmin {
+            role: "owners".to_owned(),
+        };
+        assert_eq!(
+            membership_statement(&revoke, "app_clone", false),
+            r#"REVOKE ADMIN OPTION FOR "owners" FROM "app_clone""#
+        );
+    }
+
+    #[test]
+    fn from_postgres_16_a_revoke_names_each_grantor() {
+        let revoke = MembershipChange::Revoke {
+            role: "writers".to_owned(),
+            grantors: vec!["master".to_owned(), "post\"gres".to_owned()],
+        };
+        assert_eq!(
+            membership_statement(&revoke, "app_clone", true),
+            r#"REVOKE "writers" FROM "app_clone" GRANTED BY "master"; REVOKE "writers" FROM "app_clone" GRANTED BY "post""gres""#
+        );
+        assert_eq!(
+            membership_statement(&revoke, "app_clone", false),
+            r#"REVOKE "writers" FROM "app_clone""#
+        );
+    }
+
+    #[test]
+    fn the_clone_is_made_equal_to_the_user() {
+        let wanted = [
+            member("readers", false, false, false),
+            member("owners", false, true, true),
+            member("app", false, true, true),
+        ];
+        let clone_has = held(&[
+            member("readers", false, true, true),
+            member("owners", true, true, true),
+            member("writers", false, true, true),
+        ]);
+        let cycle = BTreeSet::from(["app_clone".to_owned()]);
+        assert_eq!(
+            plan_memberships(&wanted, &clone_has, &cycle, true, true),
+            [
+                MembershipChange::Grant(member("readers", false, false, false)),
+                MembershipChange::Grant(member("owners", false, true, true)),
+                MembershipChange::Grant(member("app", false, true, true)),
+                MembershipChange::Revoke {
+                    role: "writers".to_owned(),
+                    grantors: vec!["master".to_owned()],
+                },
+            ]
+        );
+        // Before 16 only ADMIN OPTION differs between memberships.
+        assert_eq!(
+            plan_memberships(&wanted, &clone_has, &cycle, true, false),
+            [
+                MembershipChange::RevokeAdmin {
+                    role: "owners".to_owned()
+                },
+                MembershipChange::Grant(member("app", false, true, true)),
+                MembershipChange::Revoke {
+                    role: "writers".to_owned(),
+                    grantors: vec!["master".to_owned()],
+                },
+            ]
+        );
+        // Equal already: nothing to do.
+        assert_eq!(
+            plan_memberships(&wanted, &held(&wanted), &cycle, true, true),
+            []
+        );
+    }
+
+    #[test]
+    fn the_user_modelled_on_its_clone_only_gains() {
+        // The user is pending; its clone (the model) is a member of it.
+        let wanted = [
+            member("auditors", true, false, true),
+            member("app", false, true, true),
+            member("app_clone", false, true, true),
+        ];
+        let user_has = held(&[
+            member("auditors", false, true, false),
+            member("writers", false, true, true),
+        ]);
+        let cycle = BTreeSet::from(["app".to_owned(), "app_clone".to_owned()]);
+        assert_eq!(
+            plan_memberships(&wanted, &user_has, &cycle, false, true),
+            [MembershipChange::Grant(member(
+                "auditors", true, true, true
+            ))]
+        );
     }
 
     #[test]
