@@ -1,0 +1,459 @@
+//! The rotations whose outcome depends on the server's rules, on every PostgreSQL major version
+//! of the stack's matrix: 14, 16 and 18 from pinned PyPI wheels (no TLS: their secrets say
+//! `"ssl": false`) and Debian's 15 (verified TLS). Each test's module names its version and
+//! whether it runs with TLS, e.g. `postgres_16_without_tls::…`.
+//!
+//! Alternating users run with a master like RDS's ([`RdsMaster`]): not a superuser, CREATEROLE,
+//! CREATEDB, member of an `rds_superuser`-like group; it creates the application user and its
+//! groups, so from PostgreSQL 16 it holds ADMIN OPTION (INHERIT FALSE, SET FALSE) on them, as
+//! on RDS. A missing server fails with the install command (`scripts/setup`), never skips.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use rotation_tests::orchestrator::{Orchestrator, RotationRecord};
+use rotation_tests::runtime_api::{FunctionSpec, Invocation, LambdaFunction};
+use rotation_tests::secrets_manager::MotoSecretsManager;
+use rotation_tests::stack::rds::{quote_identifier as q, run_as_superuser};
+use rotation_tests::stack::{self, Postgres, RdsMaster};
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_rotate-postgres");
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// One membership as the server records it: ADMIN, INHERIT, SET (before 16: INHERIT and SET
+/// are the membership's only behaviour, shown as true).
+type Options = (bool, bool, bool);
+
+/// The test's roles, secrets and function on one server.
+struct Fixture {
+    pg: &'static Postgres,
+    /// Every role of the test starts with it.
+    prefix: String,
+    moto: MotoSecretsManager,
+    function: LambdaFunction,
+    master: RdsMaster,
+    user: String,
+    clone: String,
+    arn: String,
+}
+
+async fn server(major: u32) -> &'static Postgres {
+    let pg = stack::postgres_version(major).await;
+    assert_eq!(pg.major(), major, "the stack started the asked version");
+    pg
+}
+
+/// A secret's JSON for `user` on `pg`, with `"ssl": false` when the build has no TLS.
+fn secret(pg: &Postgres, user: &str, password: &str, extra: Value) -> String {
+    let mut secret = json!({
+        "engine": "postgres", "host": pg.host(), "username": user, "password": password,
+        "port": pg.port(), "dbname": "postgres",
+    });
+    if let Some(ssl) = pg.secret_ssl() {
+        secret["ssl"] = json!(ssl);
+    }
+    if let (Some(secret), Value::Object(extra)) = (secret.as_object_mut(), extra) {
+        secret.extend(extra);
+    }
+    secret.to_string()
+}
+
+async fn superuser_runs(pg: &Postgres, sql: &str) {
+    run_as_superuser(pg, sql)
+        .await
+        .unwrap_or_else(|error| panic!("superuser: {sql}: {error}"));
+}
+
+impl Fixture {
+    /// An RDS-like master, the user it creates, the master's secret and the user's secret, and
+    /// the function with `strategy`.
+    async fn new(major: u32, strategy: &str) -> Fixture {
+        let pg = server(major).await;
+        let moto = MotoSecretsManager::connect(&stack::moto().await.endpoint()).await;
+        let prefix = format!(
+            "v{major}_{}_{}_",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let user = format!("{prefix}app");
+        let clone = format!("{user}_clone");
+        let master_password = stack::random_hex(16).expect("random");
+        let user_password = stack::random_hex(16).expect("random");
+        rotation_tests::leaks::remember(&master_password);
+        rotation_tests::leaks::remember(&user_password);
+        let master = RdsMaster::create(pg, &format!("{prefix}master"), &master_password)
+            .await
+            .expect("the RDS-like master is created");
+        master
+            .create_user(&user, &user_password)
+            .await
+            .expect("the master creates the user");
+
+        let master_arn = moto
+            .create_secret(
+                &MotoSecretsManager::unique_name("pg-master"),
+                &secret(pg, master.name(), &master_password, json!({})),
+            )
+            .await;
+        let arn = moto
+            .create_secret(
+                &MotoSecretsManager::unique_name("pg-version"),
+                &secret(pg, &user, &user_password, json!({"masterarn": master_arn})),
+            )
+            .await;
+        let mut env = moto.function_environment();
+        env.push(("ROTATION_STRATEGY".into(), strategy.into()));
+        env.push(("CA_BUNDLE".into(), pg.ca_cert_path().display().to_string()));
+        let function = LambdaFunction::start(FunctionSpec::new(BINARY).env(env))
+            .await
+            .expect("the function starts");
+        Fixture {
+            pg,
+            prefix,
+            moto,
+            function,
+            master,
+            user,
+            clone,
+            arn,
+        }
+    }
+
+    async fn rotate(&self) -> RotationRecord {
+        Orchestrator {
+            moto: &self.moto,
+            function: &self.function,
+        }
+        .rotate(&self.arn)
+        .await
+    }
+
+    async fn value(&self, stage: &str) -> Value {
+        self.moto
+            .value_at(&self.arn, stage)
+            .await
+            .unwrap_or_else(|| panic!("no {stage} value"))
+    }
+
+    /// Whether a version's credentials log in (plaintext on a build without TLS).
+    async fn logs_in(&self, version: &Value) -> bool {
+        let user = version["username"].as_str().expect("username");
+        let password = version["password"].as_str().expect("password");
+        match PgConnection::connect_with(&self.pg.connect_options(user, password, "postgres")).await
+        {
+            Ok(connection) => {
+                connection.close().await.ok();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The roles `member` belongs to, with their options.
+    async fn memberships(&self, member: &str) -> BTreeMap<String, Options> {
+        let options = if self.pg.major() >= 16 {
+            "bool_or(m.inherit_option), bool_or(m.set_option)"
+        } else {
+            "true, true"
+        };
+        self.query_as(&format!(
+            "SELECT r.rolname::text, bool_or(m.admin_option), {options} \
+             FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid \
+             JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = '{member}' \
+             GROUP BY r.rolname"
+        ))
+        .await
+        .into_iter()
+        .map(|(role, admin, inherit, set)| (role, (admin, inherit, set)))
+        .collect()
+    }
+
+    async fn query_as(&self, sql: &str) -> Vec<(String, bool, bool, bool)> {
+        query_as(self.pg, sql).await
+    }
+
+    /// Stops the function, checks no known secret reached the function's output or the
+    /// server's statement log, and drops the test's roles (the master last: it granted the
+    /// others' memberships).
+    async fn finish(self) {
+        let Fixture {
+            pg,
+            prefix,
+            function,
+            master,
+            ..
+        } = self;
+        let output = function.stop().await;
+        rotation_tests::leaks::assert_no_known_secret_in(&output, "the function's output");
+        let log = pg.statement_log().expect("the statement log");
+        rotation_tests::leaks::assert_no_known_secret_in(&log, "PostgreSQL's statement log");
+        let mut roles: Vec<String> = query_as(
+            pg,
+            &format!(
+                "SELECT rolname::text, false, false, false FROM pg_roles \
+                 WHERE starts_with(rolname, '{prefix}') ORDER BY rolname DESC"
+            ),
+        )
+        .await
+        .into_iter()
+        .map(|(role, ..)| role)
+        .collect();
+        roles.sort_by_key(|role| role == master.name());
+        for role in roles {
+            superuser_runs(
+                pg,
+                &format!("DROP OWNED BY {0} CASCADE; DROP ROLE {0}", q(&role)),
+            )
+            .await;
+        }
+    }
+}
+
+async fn query_as(pg: &Postgres, sql: &str) -> Vec<(String, bool, bool, bool)> {
+    let mut su = PgConnection::connect_with(&pg.connect_options(
+        pg.superuser(),
+        pg.superuser_password(),
+        "postgres",
+    ))
+    .await
+    .expect("superuser login");
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_all(&mut su)
+        .await
+        .unwrap_or_else(|error| panic!("{sql}: {error}"));
+    su.close().await.ok();
+    rows
+}
+
+fn failure(record: &RotationRecord) -> (&'static str, &str, &str) {
+    let step = record.failure().expect("a step failed");
+    match &step.invocation {
+        Invocation::Failed {
+            error_type,
+            error_message,
+        } => (step.step, error_type, error_message),
+        other => panic!("expected a function error, got {other:?}"),
+    }
+}
+
+/// Single user: the user changes its own password; the old one stops working.
+async fn single_user_rotation_replaces_the_password(major: u32) {
+    let fixture = Fixture::new(major, "single-user").await;
+    let before = fixture.value("AWSCURRENT").await;
+    fixture.rotate().await.expect_success();
+    let current = fixture.value("AWSCURRENT").await;
+    assert_eq!(current["username"], json!(fixture.user));
+    assert_ne!(current["password"], before["password"]);
+    assert!(fixture.logs_in(&current).await, "the new password works");
+    assert!(!fixture.logs_in(&before).await, "the old password is gone");
+    fixture.finish().await;
+}
+
+/// Alternating users with the RDS-like master: the master creates the clone, AWSCURRENT
+/// alternates, and the credentials behind AWSPREVIOUS keep working.
+async fn alternating_users_with_an_rds_like_master_alternate(major: u32) {
+    let fixture = Fixture::new(major, "alternating-users").await;
+    let (user, clone, master) = (&fixture.user, &fixture.clone, fixture.master.name());
+    for (round, expected) in [clone, user, clone].into_iter().enumerate() {
+        fixture.rotate().await.expect_success();
+        let current = fixture.value("AWSCURRENT").await;
+        let previous = fixture.value("AWSPREVIOUS").await;
+        assert_eq!(current["username"], json!(expected), "round {round}");
+        assert_ne!(previous["username"], current["username"], "round {round}");
+        assert!(fixture.logs_in(&current).await, "round {round}: current");
+        assert!(fixture.logs_in(&previous).await, "round {round}: previous");
+    }
+    // The clone is a member of the user, so it can use what the user owns.
+    assert!(fixture.memberships(clone).await.contains_key(user.as_str()));
+    if major >= 16 {
+        // The master created the clone: the server gave it ADMIN OPTION without INHERIT or
+        // SET, as on RDS.
+        assert_eq!(
+            fixture.memberships(master).await.get(clone.as_str()),
+            Some(&(true, false, false)),
+            "the master's membership in the clone it created"
+        );
+    }
+    fixture.finish().await;
+}
+
+/// The clone receives each of the user's memberships with the same options: from PostgreSQL
+/// 16, INHERIT FALSE and SET FALSE stay false (before 16, only ADMIN OPTION exists).
+async fn the_clone_gets_the_users_memberships_with_their_options(major: u32) {
+    let fixture = Fixture::new(major, "alternating-users").await;
+    let p = &fixture.prefix;
+    let (user, clone) = (q(&fixture.user), &fixture.clone);
+    for group in ["readers", "auditors", "owners"] {
+        fixture
+            .master
+            .create_group(&format!("{p}{group}"))
+            .await
+            .expect("the master creates a group");
+    }
+    let grants = if major >= 16 {
+        format!(
+            "GRANT {r} TO {user} WITH INHERIT FALSE, SET FALSE;
+             GRANT {a} TO {user} WITH INHERIT TRUE, SET FALSE;
+             GRANT {o} TO {user} WITH ADMIN TRUE, INHERIT FALSE, SET TRUE;",
+            r = q(&format!("{p}readers")),
+            a = q(&format!("{p}auditors")),
+            o = q(&format!("{p}owners"))
+        )
+    } else {
+        format!(
+            "GRANT {r} TO {user}; GRANT {a} TO {user}; GRANT {o} TO {user} WITH ADMIN OPTION;",
+            r = q(&format!("{p}readers")),
+            a = q(&format!("{p}auditors")),
+            o = q(&format!("{p}owners"))
+        )
+    };
+    fixture
+        .master
+        .run(&grants)
+        .await
+        .expect("the master grants");
+
+    fixture.rotate().await.expect_success();
+    let mut expected = fixture.memberships(&fixture.user).await;
+    expected.insert(fixture.user.clone(), (false, true, true));
+    assert_eq!(fixture.memberships(clone).await, expected);
+    if major >= 16 {
+        assert_eq!(
+            expected[&format!("{p}readers")],
+            (false, false, false),
+            "the user's own grant as made"
+        );
+    }
+    fixture.finish().await;
+}
+
+/// A later rotation that finds a membership taken from the user takes it from the clone too,
+/// and a changed option changes on the clone.
+async fn a_membership_taken_from_the_user_is_taken_from_the_clone(major: u32) {
+    let fixture = Fixture::new(major, "alternating-users").await;
+    let p = &fixture.prefix;
+    let (user, clone) = (&fixture.user, &fixture.clone);
+    let (readers, writers) = (format!("{p}readers"), format!("{p}writers"));
+    for group in [&readers, &writers] {
+        fixture.master.create_group(group).await.expect("a group");
+    }
+    fixture
+        .master
+        .run(&format!(
+            "GRANT {} TO {u}; GRANT {} TO {u} WITH ADMIN OPTION;",
+            q(&readers),
+            q(&writers),
+            u = q(user)
+        ))
+        .await
+        .expect("the master grants");
+    // Rotation 1 makes the clone (pending) like the user; rotation 2 sets the user's password.
+    for _ in 0..2 {
+        fixture.rotate().await.expect_success();
+    }
+    assert!(fixture.memberships(clone).await.contains_key(&readers));
+    // The user loses a membership, and its ADMIN OPTION on the other; from 16 also INHERIT.
+    let narrowed = if major >= 16 {
+        format!("GRANT {} TO {} WITH ADMIN FALSE, INHERIT FALSE", q(&writers), q(user))
+    } else {
+        format!("REVOKE ADMIN OPTION FOR {} FROM {}", q(&writers), q(user))
+    };
+    fixture
+        .master
+        .run(&format!(
+            "REVOKE {} FROM {}; {narrowed}",
+            q(&readers),
+            q(user)
+        ))
+        .await
+        .expect("the master narrows the user's memberships");
+    // Rotation 3: the clone is pending again, modelled on the user.
+    fixture.rotate().await.expect_success();
+    assert_eq!(fixture.value("AWSCURRENT").await["username"], json!(clone));
+    let on_clone = fixture.memberships(clone).await;
+    assert!(!on_clone.contains_key(&readers), "{on_clone:?}");
+    let expected_writers = if major >= 16 {
+        (false, false, true)
+    } else {
+        (false, true, true)
+    };
+    assert_eq!(on_clone.get(&writers), Some(&expected_writers), "{on_clone:?}");
+    assert_eq!(on_clone.get(user.as_str()), Some(&(false, true, true)));
+    fixture.finish().await;
+}
+
+/// A group the master did not create: before PostgreSQL 16 CREATEROLE lets the master grant it
+/// to the clone; from 16 only ADMIN OPTION does, and the rotation stops with TargetRejected
+/// naming the group and what the master needs, leaving no clone behind.
+async fn a_group_the_master_did_not_create(major: u32) {
+    let fixture = Fixture::new(major, "alternating-users").await;
+    let foreign = format!("{}foreign", fixture.prefix);
+    superuser_runs(
+        fixture.pg,
+        &format!("CREATE ROLE {0}; GRANT {0} TO {1};", q(&foreign), q(&fixture.user)),
+    )
+    .await;
+    let record = fixture.rotate().await;
+    if major < 16 {
+        record.expect_success();
+        assert!(fixture
+            .memberships(&fixture.clone)
+            .await
+            .contains_key(&foreign));
+    } else {
+        let (step, error_type, message) = failure(&record);
+        assert_eq!((step, error_type), ("setSecret", "TargetRejected"), "{message}");
+        assert!(message.contains(&foreign), "{message}");
+        assert!(message.contains("ADMIN OPTION"), "{message}");
+        assert!(message.contains(fixture.master.name()), "{message}");
+        let clones = fixture
+            .query_as(&format!(
+                "SELECT rolname::text, false, false, false FROM pg_roles WHERE rolname = '{}'",
+                fixture.clone
+            ))
+            .await;
+        assert!(clones.is_empty(), "the clone's creation was rolled back");
+    }
+    fixture.finish().await;
+}
+
+/// The suite for one server: `$module` names the version and whether it runs with TLS.
+macro_rules! on_postgres {
+    ($module:ident, $major:literal) => {
+        mod $module {
+            #[tokio::test]
+            async fn single_user_rotation_replaces_the_password() {
+                super::single_user_rotation_replaces_the_password($major).await;
+            }
+
+            #[tokio::test]
+            async fn alternating_users_with_an_rds_like_master_alternate() {
+                super::alternating_users_with_an_rds_like_master_alternate($major).await;
+            }
+
+            #[tokio::test]
+            async fn the_clone_gets_the_users_memberships_with_their_options() {
+                super::the_clone_gets_the_users_memberships_with_their_options($major).await;
+            }
+
+            #[tokio::test]
+            async fn a_membership_taken_from_the_user_is_taken_from_the_clone() {
+                super::a_membership_taken_from_the_user_is_taken_from_the_clone($major).await;
+            }
+
+            #[tokio::test]
+            async fn a_group_the_master_did_not_create_is_granted_before_16_and_refused_by_name_from_16(
+            ) {
+                super::a_group_the_master_did_not_create($major).await;
+            }
+        }
+    };
+}
+
+on_postgres!(postgres_14_without_tls, 14);
+on_postgres!(postgres_15_with_tls, 15);
+on_postgres!(postgres_16_without_tls, 16);
+on_postgres!(postgres_18_without_tls, 18);
