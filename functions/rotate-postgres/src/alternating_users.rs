@@ -134,7 +134,7 @@ enum PasswordSet {
 
 /// A role's attributes the clone inherits: INHERIT, CREATEDB, CREATEROLE, CONNECTION LIMIT and
 /// VALID UNTIL (as the server's text).
-type RoleAttributes = (bool, bool, bool, i32, Option<String>);
+pub type RoleAttributes = (bool, bool, bool, i32, Option<String>);
 
 async fn change_as_master(
     connection: &mut PgConnection,
@@ -156,8 +156,14 @@ async fn change_as_master(
     .await?
     .is_some();
 
+    // The clone is kept equal to the user; the user, when pending, only gains.
+    let keep_equal = *role == format!("{}_clone", current.username);
     let set_by_master = if exists {
         let can = master_can_set_password(conn, role).await?;
+        if can && keep_equal {
+            // What may set the password may set the attributes and settings too.
+            make_like(conn, &current.username, role, true).await?;
+        }
         if !can {
             tracing::info!(
                 "setSecret: master user {} may not set the password of role {role} (it has \
@@ -168,11 +174,9 @@ async fn change_as_master(
         }
         can
     } else {
-        create_like(conn, &current.username, role).await?;
+        make_like(conn, &current.username, role, false).await?;
         true
     };
-    // The clone is kept equal to the user; the user, when pending, only gains.
-    let keep_equal = *role == format!("{}_clone", current.username);
     grant_missing_memberships(conn, &master.username, &current.username, role, keep_equal).await?;
     if set_by_master {
         sql::set_password(conn, role, &pending.password).await?;
@@ -210,21 +214,55 @@ async fn master_can_set_password(conn: &mut PgConnection, role: &str) -> Result<
     .await
 }
 
-/// `CREATE ROLE <role> WITH LOGIN` and the attributes and per-role settings of `model`.
-async fn create_like(conn: &mut PgConnection, model: &str, role: &str) -> Result<(), TargetError> {
-    let attributes = within_timeout(
-        &format!("reading the attributes of role {model}"),
+/// `role`'s attributes (INHERIT, CREATEDB, CREATEROLE, CONNECTION LIMIT, VALID UNTIL), or
+/// `None` when it does not exist.
+async fn attributes(
+    conn: &mut PgConnection,
+    role: &str,
+) -> Result<Option<RoleAttributes>, TargetError> {
+    within_timeout(
+        &format!("reading the attributes of role {role}"),
         sqlx::query_as::<_, RoleAttributes>(
             "SELECT rolinherit, rolcreatedb, rolcreaterole, rolconnlimit, \
              rolvaliduntil::text AS valid_until FROM pg_roles WHERE rolname = $1",
         )
-        .bind(model)
+        .bind(role)
         .fetch_optional(&mut *conn),
     )
-    .await?
-    .ok_or_else(|| TargetError::rejected(format!("role {model} does not exist")))?;
-    let (inherit, createdb, createrole, connection_limit, valid_until) = attributes;
+    .await
+}
 
+/// `role`'s per-role settings: per database (`None`: every database), `name=value` entries.
+async fn settings(
+    conn: &mut PgConnection,
+    role: &str,
+) -> Result<Vec<(Option<String>, Vec<String>)>, TargetError> {
+    within_timeout(
+        &format!("reading the settings of role {role}"),
+        sqlx::query_as::<_, (Option<String>, Vec<String>)>(
+            "SELECT d.datname::text, s.setconfig FROM pg_db_role_setting s \
+             JOIN pg_roles r ON r.oid = s.setrole \
+             LEFT JOIN pg_database d ON d.oid = s.setdatabase \
+             WHERE r.rolname = $1 ORDER BY d.datname NULLS FIRST",
+        )
+        .bind(role)
+        .fetch_all(&mut *conn),
+    )
+    .await
+}
+
+/// `VALID UNTIL 'infinity'` is no expiry, as NULL is.
+fn without_infinite_expiry(mut attributes: RoleAttributes) -> RoleAttributes {
+    if attributes.4.as_deref() == Some("infinity") {
+        attributes.4 = None;
+    }
+    attributes
+}
+
+/// The attribute clause of `CREATE ROLE`/`ALTER ROLE` for `attributes`. With `lift_expiry`, a
+/// model without expiry is written `VALID UNTIL 'infinity'`, so the role's own expiry goes.
+pub fn attribute_clause(attributes: &RoleAttributes, lift_expiry: bool) -> String {
+    let (inherit, createdb, createrole, connection_limit, valid_until) = attributes;
     let flag = |on: bool, name: &str| {
         if on {
             name.to_owned()
@@ -232,34 +270,84 @@ async fn create_like(conn: &mut PgConnection, model: &str, role: &str) -> Result
             format!("NO{name}")
         }
     };
-    let mut statement = format!(
-        "CREATE ROLE {} WITH LOGIN {} {} {} CONNECTION LIMIT {}",
-        quote_identifier(role),
-        flag(inherit, "INHERIT"),
-        flag(createdb, "CREATEDB"),
-        flag(createrole, "CREATEROLE"),
-        connection_limit,
+    let mut clause = format!(
+        "{} {} {} CONNECTION LIMIT {connection_limit}",
+        flag(*inherit, "INHERIT"),
+        flag(*createdb, "CREATEDB"),
+        flag(*createrole, "CREATEROLE"),
     );
-    if let Some(valid_until) = &valid_until {
+    match valid_until {
         // The server's own text for the timestamp, read in this session: it parses back exactly.
-        statement.push_str(&format!(" VALID UNTIL {}", quote_literal(valid_until)));
+        Some(valid_until) => {
+            clause.push_str(&format!(" VALID UNTIL {}", quote_literal(valid_until)))
+        }
+        None if lift_expiry => clause.push_str(" VALID UNTIL 'infinity'"),
+        None => {}
     }
-    execute(conn, &format!("creating role {role}"), statement).await?;
-    tracing::info!("setSecret: created role {role} like {model}");
+    clause
+}
 
-    let settings = within_timeout(
-        &format!("reading the settings of role {model}"),
-        sqlx::query_as::<_, (Option<String>, Vec<String>)>(
-            "SELECT d.datname::text, s.setconfig FROM pg_db_role_setting s \
-             JOIN pg_roles r ON r.oid = s.setrole \
-             LEFT JOIN pg_database d ON d.oid = s.setdatabase \
-             WHERE r.rolname = $1 ORDER BY d.datname NULLS FIRST",
+/// Makes `role` like `model`: creates it (`WITH LOGIN`) when it does not exist, otherwise sets
+/// its attributes and per-role settings to `model`'s where they differ (the clone kept equal
+/// to the user).
+async fn make_like(
+    conn: &mut PgConnection,
+    model: &str,
+    role: &str,
+    exists: bool,
+) -> Result<(), TargetError> {
+    let wanted = attributes(conn, model)
+        .await?
+        .ok_or_else(|| TargetError::rejected(format!("role {model} does not exist")))?;
+    if !exists {
+        let statement = format!(
+            "CREATE ROLE {} WITH LOGIN {}",
+            quote_identifier(role),
+            attribute_clause(&wanted, false)
+        );
+        execute(conn, &format!("creating role {role}"), statement).await?;
+        tracing::info!("setSecret: created role {role} like {model}");
+    } else if let Some(held) = attributes(conn, role)
+        .await?
+        .map(without_infinite_expiry)
+        .filter(|held| *held != without_infinite_expiry(wanted.clone()))
+    {
+        // An expiry the role has and the model lacks is lifted with 'infinity'.
+        let statement = format!(
+            "ALTER ROLE {} WITH {}",
+            quote_identifier(role),
+            attribute_clause(&wanted, held.4.is_some())
+        );
+        execute(
+            conn,
+            &format!("setting the attributes of role {role}"),
+            statement,
         )
-        .bind(model)
-        .fetch_all(&mut *conn),
-    )
-    .await?;
-    for (database, entries) in settings {
+        .await?;
+        tracing::info!("setSecret: set the attributes of role {role} to those of {model}");
+    }
+
+    let model_settings = settings(conn, model).await?;
+    if exists {
+        let held = settings(conn, role).await?;
+        if held == model_settings {
+            return Ok(());
+        }
+        for (database, _) in held {
+            let scope = match &database {
+                Some(database) => format!(" IN DATABASE {}", quote_identifier(database)),
+                None => String::new(),
+            };
+            execute(
+                conn,
+                &format!("resetting the settings of role {role}"),
+                format!("ALTER ROLE {}{scope} RESET ALL", quote_identifier(role)),
+            )
+            .await?;
+        }
+        tracing::info!("setSecret: set the settings of role {role} to those of {model}");
+    }
+    for (database, entries) in model_settings {
         for entry in entries {
             let Some(statement) = alter_role_set(role, database.as_deref(), &entry) else {
                 tracing::warn!(

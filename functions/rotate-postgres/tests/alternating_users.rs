@@ -554,7 +554,7 @@ async fn every_step_invoked_twice_leaves_the_same_end_state() {
 }
 
 #[tokio::test]
-async fn a_pre_created_alternate_user_is_used_as_it_is() {
+async fn a_pre_created_alternate_user_is_made_like_the_user() {
     let fixture = Fixture::new(Setup::default()).await;
     let (user, clone) = (fixture.user.clone(), fixture.clone.clone());
     fixture
@@ -573,12 +573,17 @@ async fn a_pre_created_alternate_user_is_used_as_it_is() {
     fixture.reads_the_table(&current).await;
 
     let after = fixture.role_state().await;
-    // Attributes and settings untouched; only the missing memberships were added.
+    // The clone is kept equal to the user: its attributes and settings became the user's, and
+    // the missing memberships were added.
     let role = format!("role {clone}");
-    let setting = format!("setting {clone} in *");
-    assert_eq!(after[&role], before[&role]);
-    assert_eq!(after[&role], "true false false true 2");
-    assert_eq!(after[&setting], "lock_timeout=3s");
+    assert_ne!(after[&role], before[&role]);
+    assert_eq!(after[&role], after[&format!("role {user}")]);
+    assert_eq!(after[&role], "true true false true 9");
+    assert_eq!(after[&format!("setting {clone} in *")], "work_mem=5MB");
+    assert_eq!(
+        after[&format!("setting {clone} in *")],
+        after[&format!("setting {user} in *")]
+    );
     assert_eq!(after[&format!("member {clone} of {user}")], "false");
     assert_eq!(
         after[&format!("member {clone} of {}", fixture.readers)],

@@ -171,6 +171,24 @@ impl Fixture {
         .collect()
     }
 
+    /// `role`'s CREATEDB, connection limit and per-role settings, as one line.
+    async fn attributes(&self, role: &str) -> String {
+        let rows = self
+            .query_as(&format!(
+                "SELECT concat_ws(' ', CASE WHEN rolcreatedb THEN 't' ELSE 'f' END, rolconnlimit, \
+                   (SELECT string_agg(c || ' in ' || coalesce(d.datname, '*'), ', ' \
+                                      ORDER BY d.datname NULLS FIRST, c) \
+                    FROM pg_db_role_setting s CROSS JOIN unnest(s.setconfig) c \
+                    LEFT JOIN pg_database d ON d.oid = s.setdatabase WHERE s.setrole = r.oid)), \
+                 false, false, false FROM pg_roles r WHERE rolname = '{role}'"
+            ))
+            .await;
+        rows.into_iter()
+            .map(|(line, ..)| line)
+            .next()
+            .unwrap_or_else(|| panic!("role {role} exists"))
+    }
+
     async fn query_as(&self, sql: &str) -> Vec<(String, bool, bool, bool)> {
         query_as(self.pg, sql).await
     }
@@ -331,7 +349,7 @@ async fn the_clone_gets_the_users_memberships_with_their_options(major: u32) {
 }
 
 /// A later rotation that finds a membership taken from the user takes it from the clone too,
-/// and a changed option changes on the clone.
+/// and a changed option, attribute or setting changes on the clone.
 async fn a_membership_taken_from_the_user_is_taken_from_the_clone(major: u32) {
     let fixture = Fixture::new(major, "alternating-users").await;
     let p = &fixture.prefix;
@@ -343,30 +361,45 @@ async fn a_membership_taken_from_the_user_is_taken_from_the_clone(major: u32) {
     fixture
         .master
         .run(&format!(
-            "GRANT {} TO {u}; GRANT {} TO {u} WITH ADMIN OPTION;",
+            "GRANT {} TO {u}; GRANT {} TO {u} WITH ADMIN OPTION;
+             ALTER ROLE {u} CREATEDB CONNECTION LIMIT 5;
+             ALTER ROLE {u} SET statement_timeout = '45s';
+             ALTER ROLE {u} IN DATABASE postgres SET work_mem = '3MB';",
             q(&readers),
             q(&writers),
             u = q(user)
         ))
         .await
-        .expect("the master grants");
+        .expect("the master grants and sets");
     // Rotation 1 makes the clone (pending) like the user; rotation 2 sets the user's password.
     for _ in 0..2 {
         fixture.rotate().await.expect_success();
     }
     assert!(fixture.memberships(clone).await.contains_key(&readers));
-    // The user loses a membership, and its ADMIN OPTION on the other; from 16 also INHERIT.
+    assert_eq!(
+        fixture.attributes(clone).await,
+        "t 5 statement_timeout=45s in *, work_mem=3MB in postgres"
+    );
+    // The user loses a membership, and its ADMIN OPTION on the other (from 16 also INHERIT),
+    // CREATEDB, its connection limit and a setting; another setting changes.
     let narrowed = if major >= 16 {
-        format!("GRANT {} TO {} WITH ADMIN FALSE, INHERIT FALSE", q(&writers), q(user))
+        format!(
+            "GRANT {} TO {} WITH ADMIN FALSE, INHERIT FALSE",
+            q(&writers),
+            q(user)
+        )
     } else {
         format!("REVOKE ADMIN OPTION FOR {} FROM {}", q(&writers), q(user))
     };
     fixture
         .master
         .run(&format!(
-            "REVOKE {} FROM {}; {narrowed}",
+            "REVOKE {} FROM {u}; {narrowed};
+             ALTER ROLE {u} NOCREATEDB CONNECTION LIMIT -1;
+             ALTER ROLE {u} RESET statement_timeout;
+             ALTER ROLE {u} IN DATABASE postgres SET work_mem = '4MB';",
             q(&readers),
-            q(user)
+            u = q(user)
         ))
         .await
         .expect("the master narrows the user's memberships");
@@ -380,8 +413,20 @@ async fn a_membership_taken_from_the_user_is_taken_from_the_clone(major: u32) {
     } else {
         (false, true, true)
     };
-    assert_eq!(on_clone.get(&writers), Some(&expected_writers), "{on_clone:?}");
+    assert_eq!(
+        on_clone.get(&writers),
+        Some(&expected_writers),
+        "{on_clone:?}"
+    );
     assert_eq!(on_clone.get(user.as_str()), Some(&(false, true, true)));
+    assert_eq!(
+        fixture.attributes(clone).await,
+        "f -1 work_mem=4MB in postgres"
+    );
+    assert_eq!(
+        fixture.attributes(clone).await,
+        fixture.attributes(user).await
+    );
     fixture.finish().await;
 }
 
@@ -393,7 +438,11 @@ async fn a_group_the_master_did_not_create(major: u32) {
     let foreign = format!("{}foreign", fixture.prefix);
     superuser_runs(
         fixture.pg,
-        &format!("CREATE ROLE {0}; GRANT {0} TO {1};", q(&foreign), q(&fixture.user)),
+        &format!(
+            "CREATE ROLE {0}; GRANT {0} TO {1};",
+            q(&foreign),
+            q(&fixture.user)
+        ),
     )
     .await;
     let record = fixture.rotate().await;
@@ -405,7 +454,11 @@ async fn a_group_the_master_did_not_create(major: u32) {
             .contains_key(&foreign));
     } else {
         let (step, error_type, message) = failure(&record);
-        assert_eq!((step, error_type), ("setSecret", "TargetRejected"), "{message}");
+        assert_eq!(
+            (step, error_type),
+            ("setSecret", "TargetRejected"),
+            "{message}"
+        );
         assert!(message.contains(&foreign), "{message}");
         assert!(message.contains("ADMIN OPTION"), "{message}");
         assert!(message.contains(fixture.master.name()), "{message}");
