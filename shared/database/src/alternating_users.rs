@@ -236,14 +236,10 @@ pub fn check_pending_is_alternate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::tests::POSTGRES;
-    use rotation::SecretDocument;
+    use crate::secret::tests::postgres_secret;
 
     fn secret(user: &str) -> DatabaseSecret {
-        let json =
-            format!(r#"{{"engine":"postgres","host":"db","username":"{user}","password":"pw"}}"#);
-        let document = SecretDocument::parse(&json).expect("JSON");
-        DatabaseSecret::from_document(&document, &POSTGRES, "test").expect("valid")
+        postgres_secret(user, "db")
     }
 
     #[test]

@@ -141,6 +141,15 @@ pub(crate) mod tests {
     use secrecy::ExposeSecret;
     use serde_json::json;
 
+    /// A PostgreSQL secret for `user` on `host`, port 5433, password `pw`: the unit tests' own.
+    pub(crate) fn postgres_secret(user: &str, host: &str) -> DatabaseSecret {
+        let json = format!(
+            r#"{{"engine":"postgres","host":"{host}","port":5433,"username":"{user}","password":"pw"}}"#
+        );
+        let document = SecretDocument::parse(&json).expect("JSON");
+        DatabaseSecret::from_document(&document, &POSTGRES, "test").expect("valid")
+    }
+
     fn document(value: serde_json::Value) -> SecretDocument {
         SecretDocument::parse(&value.to_string()).expect("JSON object")
     }

@@ -237,14 +237,10 @@ async fn usable_previous(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::tests::POSTGRES;
+    use crate::secret::tests::postgres_secret;
 
     fn secret(host: &str) -> DatabaseSecret {
-        let json = format!(
-            r#"{{"engine":"postgres","host":"{host}","port":5433,"username":"app","password":"pw"}}"#
-        );
-        let document = SecretDocument::parse(&json).expect("JSON");
-        DatabaseSecret::from_document(&document, &POSTGRES, "test").expect("valid")
+        postgres_secret("app", host)
     }
 
     #[test]
