@@ -1,9 +1,9 @@
 //! Integration test support: the local stack (moto, PostgreSQL 15, MariaDB 10.11 on loopback),
-//! the Lambda Runtime API emulator that runs the real function binaries, and the orchestrator
-//! that plays Secrets Manager.
+//! the Lambda Runtime API emulator that runs the real function binaries, the orchestrator that
+//! plays Secrets Manager, and the database functions' conformance suite (`conformance`).
 
 pub mod api_provider;
-pub mod bench;
+pub mod conformance;
 pub mod crash_matrix;
 pub mod events;
 pub mod hostile;

@@ -28,7 +28,8 @@ fn every_function_crate_has_one_event_per_step() {
 }
 
 /// Only the function's own tests can start its binary (`CARGO_BIN_EXE_<name>`), so each crate
-/// must have a test that uses the events harness; this finds it by its import.
+/// must have a test that uses the events harness; this finds it by its import, or by the
+/// database conformance suite, whose scenarios include the events'.
 #[test]
 fn every_function_crate_runs_its_events_through_the_harness() {
     for function in function_crates().expect("functions/ can be listed") {
@@ -42,8 +43,10 @@ fn every_function_crate_runs_its_events_through_the_harness() {
             .flatten()
             .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "rs"))
             .any(|entry| {
-                std::fs::read_to_string(entry.path())
-                    .is_ok_and(|text| text.contains("rotation_tests::events::EventFiles"))
+                std::fs::read_to_string(entry.path()).is_ok_and(|text| {
+                    text.contains("rotation_tests::events::EventFiles")
+                        || text.contains("rotation_tests::database_conformance!")
+                })
             });
         assert!(
             runs_events,

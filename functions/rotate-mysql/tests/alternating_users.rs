@@ -5,32 +5,22 @@
 //! Each test makes its own master account (all privileges WITH GRANT OPTION, as an RDS master),
 //! user, role and databases, with names unique to the test, and drops them at the end.
 
-use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU32, Ordering};
+mod support;
 
-use rotation_tests::orchestrator::{Orchestrator, STEPS};
-use rotation_tests::runtime_api::{FunctionSpec, Invocation, LambdaFunction};
+use std::collections::BTreeSet;
+use std::ops::Deref;
+
+use rotate_mysql::sql::{quote_identifier as ident, quote_string};
+use rotation_tests::conformance::{self as suite, assert_rotated, unique};
 use rotation_tests::secrets_manager::MotoSecretsManager;
 use rotation_tests::stack::{self, MariaDb};
 use serde_json::{json, Value};
 use sqlx::{AssertSqlSafe, Connection, MySqlConnection};
-
-const BINARY: &str = env!("CARGO_BIN_EXE_rotate-mysql");
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
+use support::account_name as acct;
 
 /// A string literal for the admin's session (default sql_mode: backslash escapes).
 fn lit(text: &str) -> String {
-    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
-}
-
-/// A backtick-quoted name.
-fn ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
-}
-
-fn acct(user: &str, host: &str) -> String {
-    format!("{}@{}", lit(user), lit(host))
+    quote_string(text, false)
 }
 
 struct Setup<'a> {
@@ -55,8 +45,8 @@ impl Default for Setup<'_> {
 
 struct Fixture {
     db: &'static MariaDb,
-    moto: MotoSecretsManager,
-    function: LambdaFunction,
+    /// The function, its secret, moto.
+    rotation: suite::Fixture<'static>,
     /// Every account, role and database of the test starts with it.
     prefix: String,
     user: String,
@@ -68,13 +58,14 @@ struct Fixture {
     database: String,
     /// The wildcard database name as granted (`` `p\_w\_%` ``, escaped underscores).
     wildcard: String,
-    arn: String,
 }
 
-async fn admin(db: &MariaDb) -> MySqlConnection {
-    MySqlConnection::connect(&db.admin_url())
-        .await
-        .expect("the admin logs in")
+impl Deref for Fixture {
+    type Target = suite::Fixture<'static>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.rotation
+    }
 }
 
 async fn run(conn: &mut MySqlConnection, statement: &str) {
@@ -84,19 +75,11 @@ async fn run(conn: &mut MySqlConnection, statement: &str) {
         .unwrap_or_else(|error| panic!("{statement}: {error}"));
 }
 
-fn prefix() -> String {
-    format!(
-        "alt{}_{}_",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 impl Fixture {
     async fn new(setup: Setup<'_>) -> Fixture {
         let db = stack::mariadb().await;
         let moto = MotoSecretsManager::connect(&stack::moto().await.endpoint()).await;
-        let prefix = prefix();
+        let prefix = format!("{}_", unique("alt"));
         let user = format!("{prefix}{}", setup.user);
         let clone = format!("{user}_clone");
         let host = setup.account_host.to_owned();
@@ -113,7 +96,7 @@ impl Fixture {
             ident(&database),
         );
 
-        let mut conn = admin(db).await;
+        let mut conn = support::admin().await;
         run(
             &mut conn,
             &format!(
@@ -157,21 +140,11 @@ impl Fixture {
             )
             .await;
 
-        let mut env = moto.function_environment();
+        let mut env = suite::environment(&support::MariaDb, &moto, setup.env).await;
         env.push(("ROTATION_STRATEGY".into(), "alternating-users".into()));
-        env.push(("CA_BUNDLE".into(), db.ca_cert_path().display().to_string()));
-        // The test's names are longer than MySQL 5.6's 16 characters.
-        env.push(("USERNAME_CHARACTER_LIMIT".into(), "80".into()));
-        for (name, value) in setup.env {
-            env.push(((*name).to_owned(), (*value).to_owned()));
-        }
-        let function = LambdaFunction::start(FunctionSpec::new(BINARY).env(env))
-            .await
-            .expect("the function starts");
+
         Fixture {
             db,
-            moto,
-            function,
             prefix,
             user,
             clone,
@@ -181,22 +154,8 @@ impl Fixture {
             role,
             database,
             wildcard,
-            arn,
+            rotation: suite::Fixture::launch(&support::MariaDb, moto, arn, env).await,
         }
-    }
-
-    fn orchestrator(&self) -> Orchestrator<'_> {
-        Orchestrator {
-            moto: &self.moto,
-            function: &self.function,
-        }
-    }
-
-    async fn value(&self, stage: &str) -> Value {
-        self.moto
-            .value_at(&self.arn, stage)
-            .await
-            .unwrap_or_else(|| panic!("no {stage} value"))
     }
 
     /// Logs in with a version's credentials and reads the table through the role or the
@@ -219,7 +178,7 @@ impl Fixture {
     }
 
     async fn admin_runs(&self, statement: &str) {
-        let mut conn = admin(self.db).await;
+        let mut conn = support::admin().await;
         run(&mut conn, statement).await;
         conn.close().await.ok();
     }
@@ -227,7 +186,7 @@ impl Fixture {
     /// `SHOW GRANTS` of `user` on the test's host part, with the account name and password
     /// hash replaced by placeholders; `None` when the account does not exist.
     async fn grants(&self, user: &str) -> Option<BTreeSet<String>> {
-        let mut conn = admin(self.db).await;
+        let mut conn = support::admin().await;
         let rows: Result<Vec<String>, _> = sqlx::query_scalar(AssertSqlSafe(format!(
             "SHOW GRANTS FOR {}",
             acct(user, &self.host)
@@ -267,7 +226,7 @@ impl Fixture {
 
     /// Every account of the test (user and host), sorted.
     async fn accounts(&self) -> Vec<(String, String)> {
-        let mut conn = admin(self.db).await;
+        let mut conn = support::admin().await;
         let mut rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT CONVERT(User USING utf8mb4), CONVERT(Host USING utf8mb4) FROM mysql.user \
              WHERE User LIKE CONCAT(REPLACE(?, '_', '\\\\_'), '%') ORDER BY 1, 2",
@@ -284,8 +243,8 @@ impl Fixture {
     /// Stops the function and drops every account, role and database the test made.
     async fn finish(self) -> String {
         let accounts = self.accounts().await;
-        let output = self.function.stop().await;
-        let mut conn = admin(self.db).await;
+        let output = self.rotation.function.stop().await;
+        let mut conn = support::admin().await;
         for (user, host) in accounts {
             let drop = if host.is_empty() {
                 format!("DROP ROLE IF EXISTS {}", ident(&user))
@@ -304,51 +263,16 @@ impl Fixture {
     }
 }
 
-fn expect_failure(invocation: &Invocation) -> (&str, &str) {
-    match invocation {
-        Invocation::Failed {
-            error_type,
-            error_message,
-        } => (error_type, error_message),
-        other => panic!("expected a function error, got {other:?}"),
-    }
-}
-
-async fn current_version_id(fixture: &Fixture) -> String {
-    fixture
-        .moto
-        .labels(&fixture.arn)
-        .await
-        .into_iter()
-        .find(|(_, labels)| labels.contains(&"AWSCURRENT".to_owned()))
-        .map(|(id, _)| id)
-        .expect("a current version")
-}
-
-/// The labels after a successful rotation: the token current, the old current previous, no
-/// pending anywhere.
-async fn assert_labels(fixture: &Fixture, token: &str, old_current: &str) {
-    let labels = fixture.moto.labels(&fixture.arn).await;
-    assert_eq!(labels[token], vec!["AWSCURRENT"], "{labels:?}");
-    assert_eq!(labels[old_current], vec!["AWSPREVIOUS"], "{labels:?}");
-    assert!(
-        labels
-            .values()
-            .all(|l| !l.contains(&"AWSPENDING".to_owned())),
-        "{labels:?}"
-    );
-}
-
 /// One rotation, then the checks every test repeats: labels, the expected user current, both
 /// versions log in and read the table, both accounts hold the same grants. Returns the new
 /// password and the grants.
 async fn rotate_and_check(fixture: &Fixture, expected_user: &str) -> (String, BTreeSet<String>) {
-    let old_current = current_version_id(fixture).await;
+    let old_current = fixture.version_with("AWSCURRENT").await.expect("current");
     let record = fixture.orchestrator().rotate(&fixture.arn).await;
     record.expect_success();
-    assert_labels(fixture, &record.token, &old_current).await;
-    let current = fixture.value("AWSCURRENT").await;
-    let previous = fixture.value("AWSPREVIOUS").await;
+    assert_rotated(&fixture.labels().await, &record.token, &old_current);
+    let current = fixture.value_at("AWSCURRENT").await;
+    let previous = fixture.value_at("AWSPREVIOUS").await;
     assert_eq!(current["username"], json!(expected_user));
     assert_eq!(current["team"], json!({"name": "payments"}));
     assert_eq!(current["port"], json!(fixture.db.port()));
@@ -486,43 +410,6 @@ async fn a_revoke_on_the_current_account_reaches_the_clone_at_the_next_rotation(
 }
 
 #[tokio::test]
-async fn every_step_invoked_twice_leaves_the_same_end_state() {
-    let fixture = Fixture::new(Setup {
-        engine: "mysql",
-        ..Setup::default()
-    })
-    .await;
-    let mut states = Vec::new();
-    for round in 0..2 {
-        let old_current = current_version_id(&fixture).await;
-        let token = fixture.moto.start_rotation(&fixture.arn).await;
-        for step in STEPS {
-            for attempt in 0..2 {
-                let record = fixture
-                    .orchestrator()
-                    .invoke(&fixture.arn, &token, step)
-                    .await;
-                assert!(
-                    matches!(record.invocation, Invocation::Succeeded(_)),
-                    "round {round}, {step} attempt {attempt}: {:?}",
-                    record.invocation
-                );
-            }
-        }
-        assert_labels(&fixture, &token, &old_current).await;
-        fixture
-            .reads_the_table(&fixture.value("AWSCURRENT").await)
-            .await;
-        fixture
-            .reads_the_table(&fixture.value("AWSPREVIOUS").await)
-            .await;
-        states.push((fixture.assert_same_grants().await, fixture.accounts().await));
-    }
-    assert_eq!(states[0], states[1]);
-    fixture.finish().await;
-}
-
-#[tokio::test]
 async fn a_tampered_pending_username_or_host_is_refused_and_nothing_changes() {
     let fixture = Fixture::new(Setup::default()).await;
     let before = (
@@ -548,7 +435,7 @@ async fn a_tampered_pending_username_or_host_is_refused_and_nothing_changes() {
         ),
     ] {
         let token = fixture.moto.start_rotation(&fixture.arn).await;
-        let mut tampered = fixture.value("AWSCURRENT").await;
+        let mut tampered = fixture.value_at("AWSCURRENT").await;
         if field == "host" {
             tampered["username"] = json!(fixture.clone);
         }
@@ -569,7 +456,7 @@ async fn a_tampered_pending_username_or_host_is_refused_and_nothing_changes() {
             .orchestrator()
             .invoke(&fixture.arn, &token, "setSecret")
             .await;
-        let (error_type, message) = expect_failure(&record.invocation);
+        let (error_type, message) = record.invocation.clone().failed().expect("an error");
         assert_eq!(error_type, "InvalidSecret");
         assert_eq!(message, expected);
         assert_eq!(
@@ -630,7 +517,7 @@ async fn an_alternate_user_that_also_exists_on_another_host_is_refused_with_the_
     let record = fixture.orchestrator().rotate(&fixture.arn).await;
     let failed = record.failure().expect("the rotation is refused");
     assert_eq!(failed.step, "setSecret");
-    let (error_type, message) = expect_failure(&failed.invocation);
+    let (error_type, message) = failed.invocation.clone().failed().expect("an error");
     assert_eq!(error_type, "InvalidSecret");
     assert!(
         message.contains("also exists for host(s) 10.9.%"),
@@ -662,43 +549,32 @@ async fn hostile_account_names_and_passwords_rotate() {
 /// While alive, `init_connect` adds `NO_BACKSLASH_ESCAPES` to the session of every account whose
 /// user name starts with `prefix` (one test's accounts only: other tests in this process keep
 /// the default). Dropping it, on success or on a panic, empties `init_connect` again.
-struct NoBackslashEscapesFor {
-    db: &'static MariaDb,
-}
+struct NoBackslashEscapesFor;
 
 impl NoBackslashEscapesFor {
-    async fn accounts_starting_with(db: &'static MariaDb, prefix: &str) -> Self {
+    async fn accounts_starting_with(prefix: &str) -> Self {
         let statement = format!(
             "SET SESSION sql_mode = IF(LEFT(CURRENT_USER(), {}) = {}, \
              CONCAT(@@SESSION.sql_mode, ',NO_BACKSLASH_ESCAPES'), @@SESSION.sql_mode)",
             prefix.chars().count(),
             lit(prefix)
         );
-        let mut conn = admin(db).await;
-        run(
-            &mut conn,
-            &format!("SET GLOBAL init_connect = {}", lit(&statement)),
-        )
-        .await;
-        conn.close().await.ok();
-        NoBackslashEscapesFor { db }
+        support::run_as_admin(&[format!("SET GLOBAL init_connect = {}", lit(&statement))]).await;
+        NoBackslashEscapesFor
     }
 }
 
 impl Drop for NoBackslashEscapesFor {
     fn drop(&mut self) {
         // Drop cannot await: a runtime of its own, on a thread of its own.
-        let db = self.db;
         let restored = std::thread::spawn(move || {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("a runtime")
-                .block_on(async {
-                    let mut conn = admin(db).await;
-                    run(&mut conn, "SET GLOBAL init_connect = ''").await;
-                    conn.close().await.ok();
-                })
+                .block_on(support::run_as_admin(&[
+                    "SET GLOBAL init_connect = ''".to_owned()
+                ]))
         })
         .join();
         if restored.is_err() && !std::thread::panicking() {
@@ -749,13 +625,13 @@ async fn hostile_account_names_and_passwords_rotate_with_no_backslash_escapes_in
             acct(&fixture.master, "%")
         ))
         .await;
-    let nbe = NoBackslashEscapesFor::accounts_starting_with(fixture.db, &fixture.prefix).await;
+    let nbe = NoBackslashEscapesFor::accounts_starting_with(&fixture.prefix).await;
     let (user, clone) = (fixture.user.clone(), fixture.clone.clone());
 
     // The mode is on for the master and the user, off for accounts of other tests.
     let master_mode = session_sql_mode(fixture.db, &fixture.master, &fixture.master_password).await;
     assert!(has_no_backslash_escapes(&master_mode), "{master_mode}");
-    let current = fixture.value("AWSCURRENT").await;
+    let current = fixture.value_at("AWSCURRENT").await;
     let user_mode = session_sql_mode(
         fixture.db,
         current["username"].as_str().expect("username"),
@@ -764,7 +640,7 @@ async fn hostile_account_names_and_passwords_rotate_with_no_backslash_escapes_in
     .await;
     assert!(has_no_backslash_escapes(&user_mode), "{user_mode}");
     let admin_mode: String = sqlx::query_scalar("SELECT CAST(@@SESSION.sql_mode AS CHAR)")
-        .fetch_one(&mut admin(fixture.db).await)
+        .fetch_one(&mut support::admin().await)
         .await
         .expect("sql_mode");
     assert!(!has_no_backslash_escapes(&admin_mode), "{admin_mode}");
@@ -780,7 +656,7 @@ async fn hostile_account_names_and_passwords_rotate_with_no_backslash_escapes_in
         passwords.push(password);
         // Both versions' sessions run with the mode.
         for stage in ["AWSCURRENT", "AWSPREVIOUS"] {
-            let version = fixture.value(stage).await;
+            let version = fixture.value_at(stage).await;
             let mode = session_sql_mode(
                 fixture.db,
                 version["username"].as_str().expect("username"),

@@ -1,137 +1,34 @@
-//! The single-user strategy end to end: the real `rotate-mysql` binary under the Lambda Runtime
-//! API emulator, moto as Secrets Manager, and the stack's MariaDB 10.11 (verified TLS,
-//! `skip-name-resolve`). Every scenario runs with `engine` `mariadb` and with `engine` `mysql`
-//! against the same server: the dialect follows the server, not the secret.
+//! What only MySQL-family servers have, for single user: accounts whose host part is not a
+//! wildcard, account names quoted as strings in both sql_modes, and the quoting functions
+//! checked by the server itself. The scenarios every engine shares are in `conformance.rs`.
 
 mod support;
 
 use rotate_mysql::sql::{quote_identifier, quote_string};
-use rotation_tests::orchestrator::STEPS;
-use rotation_tests::quoting_inputs;
-use rotation_tests::runtime_api::Invocation;
-use serde_json::json;
-use sqlx::{Column, Connection, MySqlConnection, Row};
-use support::{
-    account_rows, admin, assert_no_secret_in, assert_rotated, login, mariadb, run_as_admin,
-    server_log, template_secret, unique, AppUser, Fixture, Login, ENGINES,
+use rotation_tests::conformance::{
+    rotate_and_check, template_secret, unique, DatabaseUnderTest, Fixture,
 };
+use rotation_tests::login::Login;
+use rotation_tests::quoting_inputs;
+use sqlx::{Column, Connection, MySqlConnection, Row};
+use support::{account_rows, admin, assert_no_secret_in, login, run_as_admin, AppUser, MariaDb};
 
-/// The AWS templates' name for the database in their log lines.
-fn database_name(engine: &str) -> &'static str {
-    if engine == "mariadb" {
-        "MariaDB"
-    } else {
-        "MySQL"
-    }
-}
-
-/// Runs `rounds` rotations, checking after each one the labels, the new password and the
-/// retired one. Returns every password the account had, the initial one first.
-async fn rotate_and_check(fixture: &Fixture, user: &AppUser, rounds: usize) -> Vec<String> {
-    let mut old_token = fixture
-        .version_with("AWSCURRENT")
-        .await
-        .expect("a current version");
-    let mut passwords = vec![user.password.clone()];
-    for round in 1..=rounds {
-        let record = fixture.rotate().await;
-        record.expect_success();
-        assert_rotated(&fixture.labels().await, &record.token, &old_token);
-        let new_password = fixture.password_at("AWSCURRENT").await;
-        let old_password = passwords.last().expect("a password").clone();
-        assert!(
-            !passwords.contains(&new_password),
-            "round {round}: a new password"
-        );
-        assert_eq!(
-            login(&user.name, &new_password).await,
-            Login::Ok,
-            "round {round}: the new AWSCURRENT password logs in as {}",
-            user.name
-        );
-        assert_eq!(
-            login(&user.name, &old_password).await,
-            Login::Rejected,
-            "round {round}: the old password is rejected"
-        );
-        passwords.push(new_password);
-        old_token = record.token;
-    }
-    passwords
-}
-
-async fn three_rotations(engine: &str) {
-    let db = mariadb().await;
-    let user = AppUser::create(&unique("app"), "%", "initial-Passw0rd-single").await;
-    let fixture = Fixture::start(
-        &template_secret(engine, &user.name, &user.password).await,
-        &[],
-    )
-    .await;
-
-    let passwords = rotate_and_check(&fixture, &user, 3).await;
-
-    let current = fixture.value_at("AWSCURRENT").await;
-    assert_eq!(current["engine"], json!(engine));
-    assert_eq!(
-        current["port"],
-        json!(db.port()),
-        "a number port stays a number"
-    );
-    assert_eq!(current["dbClusterIdentifier"], json!("kept-as-is"));
-    assert_eq!(current["username"], json!(user.name));
-    let row = user.row().await;
-    assert_eq!(row.plugin, "mysql_native_password", "the plugin is kept");
-    let output = fixture.output();
-    let database = database_name(engine);
-    assert!(
-        output.contains(&format!(
-            "setSecret: Successfully set password for user {} in {database} DB",
-            user.name
-        )),
-        "{output}"
-    );
-    assert!(
-        output.contains("testSecret: Successfully signed into MySQL DB"),
-        "{output}"
-    );
-    assert!(
-        output.contains(&format!(
-            "is logged in as account '{}'@'%' on MariaDB 10.11",
-            user.name
-        )),
-        "the dialect follows the server: {output}"
-    );
-    assert_no_secret_in(&output, &passwords, "the function's output");
-    assert_eq!(fixture.function.cold_starts(), 1, "one warm process");
-    fixture.stop().await;
-    user.drop().await;
-}
-
-#[tokio::test]
-async fn three_consecutive_rotations_retire_each_old_password_with_engine_mariadb() {
-    three_rotations("mariadb").await;
-}
-
-#[tokio::test]
-async fn three_consecutive_rotations_retire_each_old_password_with_engine_mysql() {
-    three_rotations("mysql").await;
+/// The function for `user`'s template secret with `engine`.
+async fn start(engine: &str, user: &AppUser, env: &[(&str, &str)]) -> Fixture<'static> {
+    let secret = template_secret(&MariaDb, engine, &user.name, &user.password).await;
+    Fixture::start(&MariaDb, &secret, env).await
 }
 
 async fn loopback_only_account(engine: &str) {
     let user = AppUser::create(&unique("lo"), "127.0.0.1", "initial-Passw0rd-lo").await;
-    let fixture = Fixture::start(
-        &template_secret(engine, &user.name, &user.password).await,
-        &[],
-    )
-    .await;
-    let passwords = rotate_and_check(&fixture, &user, 2).await;
+    let fixture = start(engine, &user, &[]).await;
+    let passwords = rotate_and_check(&fixture, &user.user(), 2).await;
     let rows = account_rows(std::slice::from_ref(&user.name)).await;
     assert_eq!(rows.len(), 1, "no other account appeared: {rows:?}");
     assert_eq!(rows[0].host, "127.0.0.1");
     assert!(
         fixture.output().contains(&format!(
-            "is logged in as account '{}'@'127.0.0.1'",
+            "is logged in as account '{}'@'127.0.0.1' on MariaDB 10.11",
             user.name
         )),
         "{}",
@@ -151,9 +48,9 @@ async fn wildcard_and_loopback_accounts(engine: &str) {
     let remote = AppUser::create(&name, "10.0.%", password).await;
     let local = AppUser::create(&name, "127.0.0.1", password).await;
     let remote_before = remote.row().await;
-    let fixture = Fixture::start(&template_secret(engine, &name, password).await, &[]).await;
+    let fixture = start(engine, &local, &[]).await;
 
-    let passwords = rotate_and_check(&fixture, &local, 2).await;
+    let passwords = rotate_and_check(&fixture, &local.user(), 2).await;
 
     assert_eq!(
         remote.row().await,
@@ -178,182 +75,12 @@ async fn wildcard_and_loopback_accounts(engine: &str) {
 
 #[tokio::test]
 async fn accounts_whose_host_is_not_a_wildcard_rotate_the_account_the_server_matched() {
-    for engine in ENGINES {
+    for engine in MariaDb.engines() {
         tokio::join!(
             loopback_only_account(engine),
             wildcard_and_loopback_accounts(engine)
         );
     }
-}
-
-async fn every_step_twice(engine: &str) {
-    let user = AppUser::create(&unique("retry"), "%", "initial-Passw0rd-retry").await;
-    let fixture = Fixture::start(
-        &template_secret(engine, &user.name, &user.password).await,
-        &[],
-    )
-    .await;
-    let old_token = fixture.version_with("AWSCURRENT").await.expect("current");
-
-    let token = fixture.moto.start_rotation(&fixture.arn).await;
-    let mut pending_passwords = Vec::new();
-    for step in STEPS {
-        for attempt in 1..=2 {
-            let record = fixture
-                .orchestrator()
-                .invoke(&fixture.arn, &token, step)
-                .await;
-            assert!(
-                matches!(record.invocation, Invocation::Succeeded(_)),
-                "{engine} {step} attempt {attempt}: {:?}",
-                record.invocation
-            );
-            if step == "createSecret" {
-                pending_passwords.push(fixture.password_at("AWSPENDING").await);
-            }
-        }
-    }
-    assert_eq!(
-        pending_passwords[0], pending_passwords[1],
-        "a repeated createSecret keeps the pending value"
-    );
-
-    assert_rotated(&fixture.labels().await, &token, &old_token);
-    let new_password = fixture.password_at("AWSCURRENT").await;
-    assert_eq!(new_password, pending_passwords[0]);
-    assert_eq!(login(&user.name, &new_password).await, Login::Ok);
-    assert_eq!(login(&user.name, &user.password).await, Login::Rejected);
-    let output = fixture.output();
-    assert!(
-        output.contains(&format!(
-            "setSecret: AWSPENDING secret is already set as password in {} DB",
-            database_name(engine)
-        )),
-        "the repeated setSecret found the password set: {output}"
-    );
-    assert_no_secret_in(
-        &output,
-        &[user.password.clone(), new_password],
-        "the function's output",
-    );
-    fixture.stop().await;
-    user.drop().await;
-}
-
-#[tokio::test]
-async fn every_step_invoked_twice_leaves_the_same_end_state() {
-    tokio::join!(every_step_twice("mariadb"), every_step_twice("mysql"));
-}
-
-async fn recover_through_previous(engine: &str) {
-    let user = AppUser::create(&unique("recover"), "%", "initial-Passw0rd-recover").await;
-    let fixture = Fixture::start(
-        &template_secret(engine, &user.name, &user.password).await,
-        &[],
-    )
-    .await;
-    fixture.rotate().await.expect_success();
-    let first = fixture.password_at("AWSCURRENT").await;
-    assert_eq!(fixture.password_at("AWSPREVIOUS").await, user.password);
-
-    // The account's password went back to the AWSPREVIOUS one (a restore, an earlier rotation
-    // that died half-way): AWSCURRENT no longer logs in.
-    user.set_password(&user.password).await;
-    assert_eq!(login(&user.name, &first).await, Login::Rejected);
-
-    let old_token = fixture.version_with("AWSCURRENT").await.expect("current");
-    let record = fixture.rotate().await;
-    record.expect_success();
-    assert_rotated(&fixture.labels().await, &record.token, &old_token);
-    let second = fixture.password_at("AWSCURRENT").await;
-    assert_eq!(login(&user.name, &second).await, Login::Ok);
-    assert_eq!(login(&user.name, &user.password).await, Login::Rejected);
-    let output = fixture.output();
-    assert!(output.contains("trying AWSPREVIOUS"), "{output}");
-    assert_no_secret_in(
-        &output,
-        &[user.password.clone(), first, second],
-        "the function's output",
-    );
-    fixture.stop().await;
-    user.drop().await;
-}
-
-#[tokio::test]
-async fn set_secret_recovers_through_awsprevious_when_awscurrent_no_longer_logs_in() {
-    tokio::join!(
-        recover_through_previous("mariadb"),
-        recover_through_previous("mysql")
-    );
-}
-
-async fn tampered_pending(engine: &str) {
-    let db = mariadb().await;
-    let cases = [
-        (
-            "username",
-            json!(db.admin_user()),
-            "Attempting to modify user admin other than current user",
-        ),
-        (
-            "host",
-            json!(db.ip()),
-            "Attempting to modify user for host 127.0.0.1 other than current host localhost",
-        ),
-    ];
-    for (field, tampered, expected) in cases {
-        let user = AppUser::create(&unique("tamper"), "%", "initial-Passw0rd-tamper").await;
-        let secret = template_secret(engine, &user.name, &user.password).await;
-        let fixture = Fixture::start(&secret, &[]).await;
-        let before = account_rows(&[user.name.clone(), db.admin_user().to_owned()]).await;
-        let token = fixture.moto.start_rotation(&fixture.arn).await;
-        let mut pending = secret.clone();
-        pending[field] = tampered.clone();
-        pending["password"] = json!("tampered-Passw0rd-not-applied");
-        fixture
-            .moto
-            .client()
-            .put_secret_value()
-            .secret_id(&fixture.arn)
-            .client_request_token(&token)
-            .secret_string(pending.to_string())
-            .version_stages("AWSPENDING")
-            .send()
-            .await
-            .expect("PutSecretValue of the tampered pending version");
-
-        let record = fixture
-            .orchestrator()
-            .invoke(&fixture.arn, &token, "setSecret")
-            .await;
-        let (error_type, message) = record.invocation.failed().expect("setSecret refuses");
-        assert_eq!(error_type, "InvalidSecret", "{engine} {field}: {message}");
-        assert!(message.contains(expected), "{engine} {field}: {message}");
-
-        let after = account_rows(&[user.name.clone(), db.admin_user().to_owned()]).await;
-        assert_eq!(before, after, "{engine} {field}: no account changed");
-        assert_eq!(
-            login(&user.name, &user.password).await,
-            Login::Ok,
-            "{field}: the current password still logs in"
-        );
-        assert_eq!(
-            login(db.admin_user(), db.admin_password()).await,
-            Login::Ok,
-            "{field}: the admin's password is untouched"
-        );
-        assert_eq!(
-            login(db.admin_user(), "tampered-Passw0rd-not-applied").await,
-            Login::Rejected
-        );
-        fixture.stop().await;
-        user.drop().await;
-    }
-}
-
-#[tokio::test]
-async fn a_pending_version_for_another_user_or_host_is_refused_and_the_database_is_unchanged() {
-    tokio::join!(tampered_pending("mariadb"), tampered_pending("mysql"));
 }
 
 /// Passwords made of every printable ASCII character (the policy with nothing excluded).
@@ -386,22 +113,25 @@ async fn rotate_hostile(names: &[String], initial: &str) -> (Vec<String>, Vec<St
         assert!(name.chars().count() <= 80, "{name} fits MariaDB's limit");
         users.push(AppUser::create(name, "%", initial).await);
     }
-    let run = |user: &AppUser,
-               engine: &'static str,
-               env: &'static [(&'static str, &'static str)]| {
-        let name = user.name.clone();
-        let password = user.password.clone();
-        async move { Fixture::start(&template_secret(engine, &name, &password).await, env).await }
-    };
+    let run =
+        |user: &AppUser, engine: &'static str, env: &'static [(&'static str, &'static str)]| {
+            let name = user.name.clone();
+            let password = user.password.clone();
+            async move {
+                let secret = template_secret(&MariaDb, engine, &name, &password).await;
+                Fixture::start(&MariaDb, &secret, env).await
+            }
+        };
     let (first, second, third) = tokio::join!(
         run(&users[0], "mariadb", PUNCTUATION_ONLY),
         run(&users[1], "mysql", ANYTHING),
         run(&users[2], "mariadb", ANYTHING),
     );
+    let rotated: Vec<_> = users.iter().map(AppUser::user).collect();
     let (first_passwords, second_passwords, third_passwords) = tokio::join!(
-        rotate_and_check(&first, &users[0], 3),
-        rotate_and_check(&second, &users[1], 3),
-        rotate_and_check(&third, &users[2], 3),
+        rotate_and_check(&first, &rotated[0], 3),
+        rotate_and_check(&second, &rotated[1], 3),
+        rotate_and_check(&third, &rotated[2], 3),
     );
     assert!(
         first_passwords[1..]
@@ -439,7 +169,7 @@ async fn hostile_account_names_and_passwords_rotate_in_both_sql_modes_and_nothin
 
     let mut involved: Vec<String> = plain.iter().chain(&escaped).cloned().collect();
     involved.push(canary.name.clone());
-    involved.push(mariadb().await.admin_user().to_owned());
+    involved.push(MariaDb.server().await.admin.to_owned());
     let before = account_rows(&involved).await;
 
     run_as_admin(&[format!(
@@ -469,7 +199,7 @@ async fn hostile_account_names_and_passwords_rotate_in_both_sql_modes_and_nothin
         assert!(output.contains("NO_BACKSLASH_ESCAPES on"), "{output}");
     }
     // The rotated accounts were dropped; everything else is as it was.
-    let admin_user = mariadb().await.admin_user();
+    let admin_user = MariaDb.server().await.admin;
     let kept: Vec<_> = before
         .into_iter()
         .filter(|row| row.user == canary.name || row.user == admin_user)
@@ -485,7 +215,11 @@ async fn hostile_account_names_and_passwords_rotate_in_both_sql_modes_and_nothin
     for output in plain_outputs.iter().chain(&nbe_outputs) {
         assert_no_secret_in(output, &passwords, "the function's output");
     }
-    assert_no_secret_in(&server_log().await, &passwords, "the server's error log");
+    assert_no_secret_in(
+        &MariaDb.server_log().await,
+        &passwords,
+        "the server's error log",
+    );
     canary.drop().await;
 }
 
@@ -602,112 +336,4 @@ async fn identifiers_name_columns(connection: &mut MySqlConnection, batch: &[Str
         .unwrap_or_else(|error| panic!("a batch of identifiers: {error}"));
     let columns: Vec<&str> = row.columns().iter().map(Column::name).collect();
     quoting_inputs::assert_aliases(&columns, &names, reported, quote_identifier);
-}
-
-/// At the most verbose level the function allows (TRACE for its own crates, DEBUG for sqlx and
-/// the SDK), no password shows: sqlx's statement log is off on the function's connections, and
-/// the statements that hold a password are never part of an error.
-#[tokio::test]
-async fn no_password_appears_in_the_function_output_even_at_trace_level() {
-    let user = AppUser::create(&unique("trace"), "%", "initial-Passw0rd-trace").await;
-    let fixture = Fixture::start(
-        &template_secret("mysql", &user.name, &user.password).await,
-        &[
-            ("EXCLUDE_CHARACTERS", ""),
-            ("AWS_LAMBDA_LOG_LEVEL", "TRACE"),
-        ],
-    )
-    .await;
-    let passwords = rotate_and_check(&fixture, &user, 2).await;
-    let output = fixture.output();
-    assert!(
-        output.contains("DEBUG"),
-        "the verbose level is on: {output}"
-    );
-    assert!(
-        !output.contains("IDENTIFIED BY") && !output.contains("SET PASSWORD"),
-        "no password statement is logged: {output}"
-    );
-    assert_no_secret_in(&output, &passwords, "the function's output");
-    fixture.stop().await;
-    user.drop().await;
-}
-
-/// testSecret fails after setSecret changed the password (access to the secret's database was
-/// taken away in between): the function puts the account back on the `AWSCURRENT` password and
-/// removes `AWSPENDING`, so applications using `AWSCURRENT` keep logging in, and Secrets
-/// Manager's retry of the rotation changes nothing.
-#[tokio::test]
-async fn a_failed_test_rolls_the_password_back_so_awscurrent_keeps_working() {
-    let user = AppUser::create(&unique("rb"), "%", "initial-Passw0rd-rb").await;
-    let database = unique("rb_db");
-    run_as_admin(&[
-        format!("CREATE DATABASE {}", quote_identifier(&database)),
-        format!(
-            "GRANT SELECT ON {}.* TO {}",
-            quote_identifier(&database),
-            user.account()
-        ),
-    ])
-    .await;
-    let mut secret = template_secret("mariadb", &user.name, &user.password).await;
-    secret["dbname"] = json!(database);
-    let fixture = Fixture::start(&secret, &[]).await;
-    let orchestrator = fixture.orchestrator();
-    let token = fixture.moto.start_rotation(&fixture.arn).await;
-    for step in ["createSecret", "setSecret"] {
-        let record = orchestrator.invoke(&fixture.arn, &token, step).await;
-        assert!(
-            matches!(record.invocation, Invocation::Succeeded(_)),
-            "{step}"
-        );
-    }
-    let pending_password = fixture.password_at("AWSPENDING").await;
-    assert_eq!(login(&user.name, &user.password).await, Login::Rejected);
-
-    run_as_admin(&[format!(
-        "REVOKE SELECT ON {}.* FROM {}",
-        quote_identifier(&database),
-        user.account()
-    )])
-    .await;
-    let record = orchestrator
-        .invoke(&fixture.arn, &token, "testSecret")
-        .await;
-    let (error_type, message) = record.invocation.failed().expect("testSecret fails");
-    assert_eq!(error_type, "TargetRejected", "{message}");
-    assert!(
-        message.contains("rolled back") && message.contains("AWSPENDING was removed"),
-        "{message}"
-    );
-    assert_eq!(
-        login(&user.name, &user.password).await,
-        Login::Ok,
-        "AWSCURRENT logs in again"
-    );
-    assert_eq!(login(&user.name, &pending_password).await, Login::Rejected);
-    let labels = fixture.labels().await;
-    assert!(
-        labels
-            .values()
-            .all(|l| !l.iter().any(|l| l == "AWSPENDING")),
-        "{labels:?}"
-    );
-
-    // Secrets Manager retries the rotation: the preamble refuses the abandoned token.
-    let retried = orchestrator.run_steps(&fixture.arn, token.clone()).await;
-    assert!(
-        retried.failure().is_some(),
-        "the abandoned token is refused"
-    );
-    assert_eq!(login(&user.name, &user.password).await, Login::Ok);
-
-    assert_no_secret_in(
-        &format!("{}{message}", fixture.output()),
-        &[user.password.clone(), pending_password],
-        "the function's output and error",
-    );
-    fixture.stop().await;
-    run_as_admin(&[format!("DROP DATABASE {}", quote_identifier(&database))]).await;
-    user.drop().await;
 }

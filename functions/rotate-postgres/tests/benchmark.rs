@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use rotation_tests::bench::lockout::measure_lockout;
-use rotation_tests::bench::{measure, Runs, Subject};
+use rotation_tools::bench::lockout::measure_lockout;
+use rotation_tools::bench::{measure, Runs, Subject};
 
 #[tokio::test]
 async fn the_benchmark_measures_a_single_user_rotation_through_its_proxies() {

@@ -1,243 +1,31 @@
-//! The single-user strategy end to end: the real `rotate-postgres` binary under the Lambda
-//! Runtime API emulator, moto as Secrets Manager, and the stack's PostgreSQL 15 (SCRAM,
-//! verified TLS, every statement logged).
+//! What only PostgreSQL has, for single user: role names quoted as identifiers, passwords sent
+//! as SCRAM verifiers (never in clear to the statement log), and the quoting functions checked
+//! by the server itself. The scenarios every engine shares are in `conformance.rs`.
 
 mod support;
 
 use rotate_postgres::sql::{quote_identifier, quote_literal};
-use rotation_tests::orchestrator::STEPS;
+use rotation_tests::conformance::{rotate_and_check, unique, DatabaseUnderTest, Fixture, User};
+use rotation_tests::leaks::assert_no_secret_in;
 use rotation_tests::quoting_inputs;
-use rotation_tests::runtime_api::Invocation;
-use serde_json::json;
 use sqlx::{Column, Connection, PgConnection, Row};
-use support::{
-    assert_no_secret_in, assert_rotated, login, postgres, superuser, template_secret, text_rows,
-    unique, AppRole, Fixture, Login,
-};
+use support::{superuser, text_rows, Postgres};
 
-/// Runs `rounds` rotations, checking after each one the labels, the new password, the retired
-/// one and the role's table. Returns every password the role had, the initial one first.
-async fn rotate_and_check(fixture: &Fixture, role: &AppRole, rounds: usize) -> Vec<String> {
-    let mut old_token = fixture
-        .version_with("AWSCURRENT")
-        .await
-        .expect("a current version");
-    let mut passwords = vec![role.password.clone()];
-    for round in 1..=rounds {
-        let record = fixture.rotate().await;
-        record.expect_success();
-        assert_rotated(&fixture.labels().await, &record.token, &old_token);
-        let new_password = fixture.password_at("AWSCURRENT").await;
-        let old_password = passwords.last().expect("a password").clone();
-        assert!(
-            !passwords.contains(&new_password),
-            "round {round}: a new password"
-        );
-        assert_eq!(
-            login(&role.name, &new_password).await,
-            Login::Ok,
-            "round {round}: the new AWSCURRENT password logs in"
-        );
-        assert_eq!(
-            login(&role.name, &old_password).await,
-            Login::Rejected,
-            "round {round}: the old password is rejected"
-        );
-        assert_eq!(role.read_table(&new_password).await, ["kept"]);
-        passwords.push(new_password);
-        old_token = record.token;
-    }
-    passwords
-}
-
-#[tokio::test]
-async fn three_consecutive_single_user_rotations_move_the_labels_and_retire_each_old_password() {
-    let pg = postgres().await;
-    let role = AppRole::create(&unique("app"), "initial-Passw0rd-single").await;
-    let mut secret = template_secret(&role.name, &role.password).await;
-    secret["dbClusterIdentifier"] = json!("kept-as-is");
-    let fixture = Fixture::start(&secret, &[]).await;
-
-    let passwords = rotate_and_check(&fixture, &role, 3).await;
-
-    let current = fixture.value_at("AWSCURRENT").await;
-    assert_eq!(
-        current["port"],
-        json!(pg.port()),
-        "a number port stays a number"
-    );
-    assert_eq!(current["dbClusterIdentifier"], json!("kept-as-is"));
-    assert_eq!(current["username"], json!(role.name));
-    let output = fixture.output();
-    assert!(
-        output.contains("setSecret: Successfully set password for user"),
-        "{output}"
-    );
-    assert!(
-        output.contains("testSecret: Successfully signed into PostgreSQL DB"),
-        "{output}"
-    );
-    assert_no_secret_in(&output, &passwords, "the function's output");
-    assert_eq!(fixture.function.cold_starts(), 1, "one warm process");
-    fixture.stop().await;
-    role.drop().await;
-}
-
-#[tokio::test]
-async fn every_step_invoked_twice_leaves_the_same_end_state() {
-    let role = AppRole::create(&unique("retry"), "initial-Passw0rd-retry").await;
-    let fixture = Fixture::start(&template_secret(&role.name, &role.password).await, &[]).await;
-    let old_token = fixture.version_with("AWSCURRENT").await.expect("current");
-
-    let token = fixture.moto.start_rotation(&fixture.arn).await;
-    let mut pending_passwords = Vec::new();
-    for step in STEPS {
-        for attempt in 1..=2 {
-            let record = fixture
-                .orchestrator()
-                .invoke(&fixture.arn, &token, step)
-                .await;
-            assert!(
-                matches!(record.invocation, Invocation::Succeeded(_)),
-                "{step} attempt {attempt}: {:?}",
-                record.invocation
-            );
-            if step == "createSecret" {
-                pending_passwords.push(fixture.password_at("AWSPENDING").await);
-            }
-        }
-    }
-    assert_eq!(
-        pending_passwords[0], pending_passwords[1],
-        "a repeated createSecret keeps the pending value"
-    );
-
-    assert_rotated(&fixture.labels().await, &token, &old_token);
-    let new_password = fixture.password_at("AWSCURRENT").await;
-    assert_eq!(new_password, pending_passwords[0]);
-    assert_eq!(login(&role.name, &new_password).await, Login::Ok);
-    assert_eq!(login(&role.name, &role.password).await, Login::Rejected);
-    let output = fixture.output();
-    assert!(
-        output.contains("setSecret: AWSPENDING secret is already set as password in PostgreSQL DB"),
-        "the repeated setSecret found the password set: {output}"
-    );
-    assert_no_secret_in(
-        &output,
-        &[role.password.clone(), new_password],
-        "the function's output",
-    );
-    fixture.stop().await;
-    role.drop().await;
-}
-
-#[tokio::test]
-async fn set_secret_recovers_through_awsprevious_when_awscurrent_no_longer_logs_in() {
-    let role = AppRole::create(&unique("recover"), "initial-Passw0rd-recover").await;
-    let fixture = Fixture::start(&template_secret(&role.name, &role.password).await, &[]).await;
-    fixture.rotate().await.expect_success();
-    let first = fixture.password_at("AWSCURRENT").await;
-    assert_eq!(fixture.password_at("AWSPREVIOUS").await, role.password);
-
-    // The role's password went back to the AWSPREVIOUS one (a restore, an earlier rotation that
-    // died half-way): AWSCURRENT no longer logs in.
-    role.set_password(&role.password).await;
-    assert_eq!(login(&role.name, &first).await, Login::Rejected);
-
-    let old_token = fixture.version_with("AWSCURRENT").await.expect("current");
-    let record = fixture.rotate().await;
-    record.expect_success();
-    assert_rotated(&fixture.labels().await, &record.token, &old_token);
-    let second = fixture.password_at("AWSCURRENT").await;
-    assert_eq!(login(&role.name, &second).await, Login::Ok);
-    assert_eq!(login(&role.name, &role.password).await, Login::Rejected);
-    let output = fixture.output();
-    assert!(output.contains("trying AWSPREVIOUS"), "{output}");
-    assert_no_secret_in(
-        &output,
-        &[role.password.clone(), first, second],
-        "the function's output",
-    );
-    fixture.stop().await;
-    role.drop().await;
-}
-
-#[tokio::test]
-async fn a_pending_version_for_another_user_or_host_is_refused_and_the_database_is_unchanged() {
-    let pg = postgres().await;
-    let cases = [
-        (
-            "username",
-            json!(pg.superuser()),
-            "Attempting to modify user postgres other than current user",
-        ),
-        (
-            "host",
-            json!(pg.ip()),
-            "Attempting to modify user for host 127.0.0.1 other than current host localhost",
-        ),
-    ];
-    for (field, tampered, expected) in cases {
-        let role = AppRole::create(&unique("tamper"), "initial-Passw0rd-tamper").await;
-        let secret = template_secret(&role.name, &role.password).await;
-        let fixture = Fixture::start(&secret, &[]).await;
-        let token = fixture.moto.start_rotation(&fixture.arn).await;
-        let mut pending = secret.clone();
-        pending[field] = tampered.clone();
-        pending["password"] = json!("tampered-Passw0rd-not-applied");
-        fixture
-            .moto
-            .client()
-            .put_secret_value()
-            .secret_id(&fixture.arn)
-            .client_request_token(&token)
-            .secret_string(pending.to_string())
-            .version_stages("AWSPENDING")
-            .send()
-            .await
-            .expect("PutSecretValue of the tampered pending version");
-
-        let record = fixture
-            .orchestrator()
-            .invoke(&fixture.arn, &token, "setSecret")
-            .await;
-        let (error_type, message) = record.invocation.failed().expect("setSecret refuses");
-        assert_eq!(error_type, "InvalidSecret", "{field}: {message}");
-        assert!(message.contains(expected), "{field}: {message}");
-
-        assert_eq!(
-            login(&role.name, &role.password).await,
-            Login::Ok,
-            "{field}: the current password still logs in"
-        );
-        assert_eq!(
-            login(pg.superuser(), pg.superuser_password()).await,
-            Login::Ok,
-            "{field}: the superuser's password is untouched"
-        );
-        assert_eq!(
-            login(pg.superuser(), "tampered-Passw0rd-not-applied").await,
-            Login::Rejected
-        );
-        fixture.stop().await;
-        role.drop().await;
-    }
-}
-
-/// Every role attribute and password (except the rotated roles' passwords), the memberships and
-/// the tables of the given roles, the superuser and PostgreSQL's predefined roles.
+/// What a rotation may not change, of the given roles and the superuser, and every password
+/// but the rotated roles', and PostgreSQL's predefined roles.
 async fn database_snapshot(all: &[String], rotated: &[String]) -> Vec<String> {
     let mut names = all.to_vec();
-    names.push(postgres().await.superuser().to_owned());
-    let mut rows = text_rows(
-        "SELECT row_to_json(r)::text FROM (
-             SELECT rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin,
-                    rolreplication, rolbypassrls, rolconnlimit, rolvaliduntil, rolconfig
-             FROM pg_roles WHERE rolname = ANY($1) OR rolname LIKE 'pg\\_%'
-             ORDER BY rolname) r",
-        &names,
-    )
-    .await;
+    names.push(Postgres.server().await.admin.to_owned());
+    let mut rows = Postgres.privileges(&names).await;
+    rows.extend(
+        text_rows(
+            "SELECT row_to_json(r)::text FROM (
+                 SELECT rolname, rolsuper, rolcreaterole, rolcanlogin, rolbypassrls
+                 FROM pg_roles WHERE rolname LIKE 'pg\\_%' ORDER BY rolname) r",
+            &[],
+        )
+        .await,
+    );
     let kept: Vec<String> = names
         .iter()
         .filter(|name| !rotated.contains(name))
@@ -252,37 +40,13 @@ async fn database_snapshot(all: &[String], rotated: &[String]) -> Vec<String> {
         )
         .await,
     );
-    rows.extend(
-        text_rows(
-            "SELECT row_to_json(r)::text FROM (
-                 SELECT g.rolname AS granted, m.rolname AS member, am.admin_option
-                 FROM pg_auth_members am
-                 JOIN pg_roles g ON g.oid = am.roleid
-                 JOIN pg_roles m ON m.oid = am.member
-                 WHERE g.rolname = ANY($1) OR m.rolname = ANY($1)
-                 ORDER BY 1, 2) r",
-            &names,
-        )
-        .await,
-    );
-    rows.extend(
-        text_rows(
-            "SELECT row_to_json(r)::text FROM (
-                 SELECT c.relname, pg_get_userbyid(c.relowner) AS owner, c.relacl::text AS acl
-                 FROM pg_class c
-                 WHERE pg_get_userbyid(c.relowner) = ANY($1) AND c.relkind = 'r'
-                 ORDER BY 1) r",
-            all,
-        )
-        .await,
-    );
     rows
 }
 
 #[tokio::test]
 async fn hostile_role_names_and_passwords_rotate_and_nothing_else_in_the_database_changes() {
     // A canary an injection through any of the names below would drop or promote.
-    let canary = AppRole::create(&unique("canary"), "canary-Passw0rd").await;
+    let canary = User::create(&Postgres, "canary").await;
     let suffix = unique("");
     let hostile_password = "it's \"q\" \\ 100% $x; ok";
     let names = [
@@ -293,7 +57,11 @@ async fn hostile_role_names_and_passwords_rotate_and_nothing_else_in_the_databas
     let mut roles = Vec::new();
     for name in &names {
         assert!(name.len() <= 63, "{name} fits PostgreSQL's limit");
-        roles.push(AppRole::create(name, hostile_password).await);
+        Postgres.create_user(name, hostile_password).await;
+        roles.push(User {
+            name: name.clone(),
+            password: hostile_password.to_owned(),
+        });
     }
     let mut all: Vec<String> = names.to_vec();
     all.push(canary.name.clone());
@@ -307,23 +75,15 @@ async fn hostile_role_names_and_passwords_rotate_and_nothing_else_in_the_databas
         ("EXCLUDE_LOWERCASE", "true"),
     ];
     const ANYTHING: &[(&str, &str)] = &[("EXCLUDE_CHARACTERS", "")];
-    let run = |role: &AppRole, env: &'static [(&'static str, &'static str)]| {
-        let name = role.name.clone();
-        let password = role.password.clone();
-        async move {
-            let fixture = Fixture::start(&template_secret(&name, &password).await, env).await;
-            (fixture, name)
-        }
-    };
     let (first, second, third) = tokio::join!(
-        run(&roles[0], PUNCTUATION_ONLY),
-        run(&roles[1], ANYTHING),
-        run(&roles[2], ANYTHING)
+        Fixture::for_user(&Postgres, &roles[0], PUNCTUATION_ONLY),
+        Fixture::for_user(&Postgres, &roles[1], ANYTHING),
+        Fixture::for_user(&Postgres, &roles[2], ANYTHING)
     );
     let (first_passwords, second_passwords, third_passwords) = tokio::join!(
-        rotate_and_check(&first.0, &roles[0], 3),
-        rotate_and_check(&second.0, &roles[1], 3),
-        rotate_and_check(&third.0, &roles[2], 3),
+        rotate_and_check(&first, &roles[0], 3),
+        rotate_and_check(&second, &roles[1], 3),
+        rotate_and_check(&third, &roles[2], 3),
     );
     assert!(
         first_passwords[1..]
@@ -334,35 +94,34 @@ async fn hostile_role_names_and_passwords_rotate_and_nothing_else_in_the_databas
 
     let after = database_snapshot(&all, &names).await;
     assert_eq!(before, after, "only the rotated roles' passwords changed");
-    assert_eq!(canary.read_table(&canary.password).await, ["kept"]);
+    assert_eq!(
+        Postgres.login(&canary.name, &canary.password).await,
+        rotation_tests::login::Login::Ok
+    );
 
     let passwords: Vec<String> = first_passwords
         .into_iter()
         .chain(second_passwords)
         .chain(third_passwords)
         .collect();
-    let log = postgres().await.statement_log().expect("server log");
+    let log = Postgres.server_log().await;
     assert_no_secret_in(&log, &passwords, "the server's statement log");
-    for (fixture, _) in [first, second, third] {
+    for fixture in [first, second, third] {
         assert_no_secret_in(&fixture.output(), &passwords, "the function's output");
         fixture.stop().await;
     }
     for role in roles {
-        role.drop().await;
+        role.drop(&Postgres).await;
     }
-    canary.drop().await;
+    canary.drop(&Postgres).await;
 }
 
 #[tokio::test]
 async fn the_server_statement_log_never_contains_a_new_password_in_plaintext() {
-    let role = AppRole::create(&unique("logged"), "initial-Passw0rd-logged").await;
-    let fixture = Fixture::start(
-        &template_secret(&role.name, &role.password).await,
-        &[("EXCLUDE_CHARACTERS", "")],
-    )
-    .await;
+    let role = User::create(&Postgres, "logged").await;
+    let fixture = Fixture::for_user(&Postgres, &role, &[("EXCLUDE_CHARACTERS", "")]).await;
     let passwords = rotate_and_check(&fixture, &role, 2).await;
-    let log = postgres().await.statement_log().expect("server log");
+    let log = Postgres.server_log().await;
     // The log does record the statements: the password change is there, as a verifier.
     let change = format!(
         "ALTER ROLE {} PASSWORD 'SCRAM-SHA-256$4096:",
@@ -375,32 +134,7 @@ async fn the_server_statement_log_never_contains_a_new_password_in_plaintext() {
     );
     assert_no_secret_in(&log, &passwords, "the server's statement log");
     fixture.stop().await;
-    role.drop().await;
-}
-
-#[tokio::test]
-async fn a_secret_rotated_by_this_function_rotates_again_after_a_cold_start() {
-    let role = AppRole::create(&unique("cold"), "initial-Passw0rd-cold").await;
-    let fixture = Fixture::start(&template_secret(&role.name, &role.password).await, &[]).await;
-    fixture.rotate().await.expect_success();
-    let first_pid = fixture.function.pid();
-
-    let fixture = fixture.restart().await;
-    assert_eq!(fixture.function.cold_starts(), 1, "a fresh process");
-    assert_ne!(fixture.function.pid(), first_pid);
-    let old_token = fixture.version_with("AWSCURRENT").await.expect("current");
-    let record = fixture.rotate().await;
-    record.expect_success();
-    assert_rotated(&fixture.labels().await, &record.token, &old_token);
-    let password = fixture.password_at("AWSCURRENT").await;
-    assert_eq!(login(&role.name, &password).await, Login::Ok);
-    assert_eq!(
-        login(&role.name, &fixture.password_at("AWSPREVIOUS").await).await,
-        Login::Rejected
-    );
-    assert_no_secret_in(&fixture.output(), &[password], "the function's output");
-    fixture.stop().await;
-    role.drop().await;
+    role.drop(&Postgres).await;
 }
 
 /// The quoting functions, checked by the server itself with every seed of the quoting fuzz
@@ -503,74 +237,4 @@ async fn identifiers_name_columns(connection: &mut PgConnection, batch: &[String
         name[..kept].to_owned()
     };
     quoting_inputs::assert_aliases(&reported, &names, first_63_bytes, quote_identifier);
-}
-
-/// testSecret fails after setSecret changed the password (the test query is denied: `now()` is
-/// not executable in the secret's database): the function puts the role back on the
-/// `AWSCURRENT` password and removes `AWSPENDING`, so applications using `AWSCURRENT` keep
-/// working, and Secrets Manager's retry of the rotation changes nothing.
-#[tokio::test]
-async fn a_denied_test_query_rolls_the_password_back_so_awscurrent_keeps_working() {
-    let role = AppRole::create(&unique("rb"), "initial-Passw0rd-rb").await;
-    let database = unique("rb_db");
-    support::run_as_superuser(&format!("CREATE DATABASE {}", quote_identifier(&database))).await;
-    support::run_as_superuser_in(
-        &database,
-        "REVOKE EXECUTE ON FUNCTION pg_catalog.now() FROM PUBLIC",
-    )
-    .await;
-    let mut secret = template_secret(&role.name, &role.password).await;
-    secret["dbname"] = json!(database);
-    let fixture = Fixture::start(&secret, &[]).await;
-    let orchestrator = fixture.orchestrator();
-    let token = fixture.moto.start_rotation(&fixture.arn).await;
-    for step in ["createSecret", "setSecret"] {
-        let record = orchestrator.invoke(&fixture.arn, &token, step).await;
-        assert!(
-            matches!(record.invocation, Invocation::Succeeded(_)),
-            "{step}"
-        );
-    }
-    let pending_password = fixture.password_at("AWSPENDING").await;
-
-    let record = orchestrator
-        .invoke(&fixture.arn, &token, "testSecret")
-        .await;
-    let (error_type, message) = record.invocation.failed().expect("testSecret fails");
-    assert_eq!(error_type, "TargetRejected", "{message}");
-    assert!(
-        message.contains("permission denied for function now")
-            && message.contains("rolled back")
-            && message.contains("AWSPENDING was removed"),
-        "{message}"
-    );
-    assert_eq!(
-        role.read_table(&role.password).await,
-        ["kept"],
-        "AWSCURRENT works"
-    );
-    assert_eq!(login(&role.name, &pending_password).await, Login::Rejected);
-    let labels = fixture.labels().await;
-    assert!(
-        labels
-            .values()
-            .all(|l| !l.iter().any(|l| l == "AWSPENDING")),
-        "{labels:?}"
-    );
-
-    let retried = orchestrator.run_steps(&fixture.arn, token.clone()).await;
-    assert!(
-        retried.failure().is_some(),
-        "the abandoned token is refused"
-    );
-    assert_eq!(login(&role.name, &role.password).await, Login::Ok);
-
-    assert_no_secret_in(
-        &format!("{}{message}", fixture.output()),
-        &[role.password.clone(), pending_password],
-        "the function's output and error",
-    );
-    fixture.stop().await;
-    support::run_as_superuser(&format!("DROP DATABASE {}", quote_identifier(&database))).await;
-    role.drop().await;
 }

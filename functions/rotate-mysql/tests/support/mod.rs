@@ -1,72 +1,270 @@
-//! What the rotate-mysql integration tests share: accounts made by the admin, logins with the
-//! stack's CA, the function under the Runtime API emulator, moto, and the checks every test
-//! repeats (labels, leaks, account rows).
-//!
-//! Every name is unique to the test (process id and a counter), so tests run in parallel against
-//! the one MariaDB and moto of the test process; each test drops what it created.
+//! MariaDB as the conformance suite drives it (`rotation_tests::conformance`), and what the
+//! rotate-mysql tests of their own share: admin sessions, accounts on a given host part, and
+//! their `mysql.user` rows.
 //!
 //! The server runs with `skip-name-resolve`: a client on 127.0.0.1 matches the accounts for
 //! `'%'`, `'127.0.0.1'` (and host patterns such as `'127.0.0.%'`), never those for
-//! `'localhost'`.
+//! `'localhost'`. The suite's users are on `'%'`.
 
 // Each test binary uses part of this module.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use rotate_mysql::sql::quote_string;
+use async_trait::async_trait;
+use rotate_mysql::sql::{quote_identifier, quote_string};
+use rotation::crash::points;
+use rotation_database::crash_points as database_points;
+use rotation_tests::conformance::{DatabaseUnderTest, Server, User};
+use rotation_tests::hostile::BadSetting;
 use rotation_tests::leaks::assert_no_secret_form_in;
-use rotation_tests::orchestrator::{Orchestrator, RotationRecord};
-use rotation_tests::runtime_api::{FunctionSpec, LambdaFunction};
-use rotation_tests::secrets_manager::MotoSecretsManager;
-use rotation_tests::stack::{self, MariaDb};
+use rotation_tests::login::Login;
+use rotation_tests::stack;
 use serde_json::{json, Value};
-use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 use sqlx::{AssertSqlSafe, Connection, MySqlConnection};
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_rotate-mysql");
 
-/// The engines the function accepts for the stack's MariaDB: the dialect follows the server,
-/// so a secret that says `mysql` rotates a MariaDB account just as well.
-pub const ENGINES: [&str; 2] = ["mariadb", "mysql"];
+/// The stack's MariaDB 10.11 and the `rotate-mysql` binary.
+pub struct MariaDb;
 
-static NAMES: AtomicU64 = AtomicU64::new(0);
+#[async_trait]
+impl DatabaseUnderTest for MariaDb {
+    fn function(&self) -> &'static str {
+        "rotate-mysql"
+    }
+    fn binary(&self) -> &'static str {
+        BINARY
+    }
+    /// The dialect follows the server, so a secret that says `mysql` rotates a MariaDB account
+    /// just as well.
+    fn engines(&self) -> &'static [&'static str] {
+        &["mariadb", "mysql"]
+    }
+    fn foreign_engine(&self) -> &'static str {
+        "postgres"
+    }
+    fn database_name(&self, engine: &str) -> &'static str {
+        if engine == "mariadb" {
+            "MariaDB"
+        } else {
+            "MySQL"
+        }
+    }
+    fn test_database_name(&self) -> &'static str {
+        "MySQL"
+    }
+    fn verified_tls_mode(&self) -> &'static str {
+        "verify-identity"
+    }
+    fn password_statement(&self) -> &'static str {
+        "SET PASSWORD"
+    }
+    fn secret_fields(&self) -> Value {
+        json!({})
+    }
+    /// The suite's names are longer than MySQL 5.6's 16 characters; MariaDB allows 80.
+    fn environment(&self) -> Vec<(String, String)> {
+        vec![("USERNAME_CHARACTER_LIMIT".to_owned(), "80".to_owned())]
+    }
+    fn bad_settings(&self) -> Vec<BadSetting> {
+        ["0", "81", "many"]
+            .into_iter()
+            .map(|value| BadSetting {
+                names: "USERNAME_CHARACTER_LIMIT",
+                env: vec![("USERNAME_CHARACTER_LIMIT".to_owned(), value.to_owned())],
+            })
+            .collect()
+    }
+    fn alternating_crash_points(&self) -> &'static [&'static str] {
+        &[
+            points::PENDING_STORED,
+            database_points::CLONE_CREATED,
+            database_points::GRANTS_REPLAYED,
+            database_points::PASSWORD_SET,
+            points::CURRENT_MOVED,
+            points::PENDING_REMOVED,
+        ]
+    }
 
-/// A name no other test of any test process uses.
-pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        NAMES.fetch_add(1, Ordering::Relaxed)
-    )
+    async fn server(&self) -> Server {
+        let db = stack::mariadb().await;
+        Server {
+            host: db.host(),
+            ip: db.ip(),
+            port: db.port(),
+            ca_cert: db.ca_cert_path().to_owned(),
+            admin: db.admin_user(),
+            admin_password: db.admin_password().to_owned(),
+        }
+    }
+
+    /// An account on `'%'` with a password and no privileges beyond logging in (USAGE), which
+    /// is all a user needs to change its own password.
+    async fn create_user(&self, name: &str, password: &str) {
+        AppUser::create(name, "%", password).await;
+    }
+
+    async fn set_password(&self, name: &str, password: &str) {
+        AppUser::on_any_host(name, password)
+            .set_password(password)
+            .await;
+    }
+
+    async fn drop_user(&self, name: &str) {
+        AppUser::on_any_host(name, "").drop().await;
+    }
+
+    /// Every privilege WITH GRANT OPTION (as an RDS master), and a database the user may read
+    /// and write, so the alternate user has grants to replay.
+    async fn create_master(&self, user: &str, master: &str, password: &str) {
+        run_as_admin(&[
+            format!(
+                "CREATE USER {} IDENTIFIED BY {}",
+                account_name(master, "%"),
+                quote_string(password, false)
+            ),
+            format!(
+                "GRANT ALL PRIVILEGES ON *.* TO {} WITH GRANT OPTION",
+                account_name(master, "%")
+            ),
+            format!("CREATE DATABASE {}", quote_identifier(master)),
+            format!(
+                "GRANT SELECT, INSERT ON {}.* TO {}",
+                quote_identifier(master),
+                account_name(user, "%")
+            ),
+        ])
+        .await;
+    }
+
+    async fn drop_master(&self, user: &str, master: &str) {
+        run_as_admin(&[
+            format!(
+                "DROP USER IF EXISTS {}",
+                account_name(&format!("{user}_clone"), "%")
+            ),
+            format!("DROP USER IF EXISTS {}", account_name(master, "%")),
+            format!("DROP DATABASE IF EXISTS {}", quote_identifier(master)),
+        ])
+        .await;
+    }
+
+    async fn login(&self, user: &str, password: &str) -> Login {
+        login(user, password).await
+    }
+
+    /// Each account's `mysql.user` row but its password, and its `SHOW GRANTS` with the
+    /// password hash left out.
+    async fn privileges(&self, users: &[String]) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut connection = admin().await;
+        for row in account_rows(users).await {
+            lines.push(format!(
+                "{}@{} {} {}",
+                row.user, row.host, row.plugin, row.privileges
+            ));
+            let grants: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+                "SHOW GRANTS FOR {}",
+                account_name(&row.user, &row.host)
+            )))
+            .fetch_all(&mut connection)
+            .await
+            .expect("SHOW GRANTS");
+            lines.extend(grants.into_iter().map(|grant| {
+                match grant.find(" IDENTIFIED BY PASSWORD '") {
+                    Some(at) => {
+                        let rest = &grant[at + 25..];
+                        let end = rest.find('\'').map_or(rest.len(), |end| end + 1);
+                        format!("{}{}", &grant[..at], &rest[end..])
+                    }
+                    None => grant,
+                }
+            }));
+        }
+        let _ = connection.close().await;
+        lines
+    }
+
+    async fn create_database(&self, user: &str, database: &str) {
+        run_as_admin(&[
+            format!("CREATE DATABASE {}", quote_identifier(database)),
+            format!(
+                "GRANT SELECT ON {}.* TO {}",
+                quote_identifier(database),
+                account_name(user, "%")
+            ),
+        ])
+        .await;
+    }
+
+    /// Without a privilege on the database, the login that names it is refused.
+    async fn take_away_database(&self, user: &str, database: &str) {
+        run_as_admin(&[format!(
+            "REVOKE SELECT ON {}.* FROM {}",
+            quote_identifier(database),
+            account_name(user, "%")
+        )])
+        .await;
+    }
+
+    async fn drop_database(&self, database: &str) {
+        run_as_admin(&[format!(
+            "DROP DATABASE IF EXISTS {}",
+            quote_identifier(database)
+        )])
+        .await;
+    }
+
+    /// Turns on MariaDB's per-user statistics (global, harmless to the other tests):
+    /// `information_schema.USER_STATISTICS` then has a row for every user name that reached
+    /// authentication, denied or not. The suite's users are new, so the mark is zero.
+    async fn mark_logins(&self) -> u64 {
+        run_as_admin(&["SET GLOBAL userstat = 1".to_owned()]).await;
+        0
+    }
+
+    async fn logins_seen(&self, user: &str, mark: u64) -> bool {
+        let mut connection = admin().await;
+        let count: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(SUM(TOTAL_CONNECTIONS + DENIED_CONNECTIONS) AS SIGNED)
+             FROM information_schema.USER_STATISTICS WHERE USER = ?",
+        )
+        .bind(user)
+        .fetch_one(&mut connection)
+        .await
+        .expect("USER_STATISTICS");
+        let _ = connection.close().await;
+        u64::try_from(count.unwrap_or(0)).expect("a count") > mark
+    }
+
+    async fn server_log(&self) -> String {
+        let path = stack::mariadb().await.log_path();
+        String::from_utf8_lossy(&std::fs::read(path).expect("the server log")).into_owned()
+    }
+
+    /// The shared leak check, also looking for each secret quoted for SQL in either mode.
+    fn assert_no_secret_in(&self, text: &str, secrets: &[String], what: &str) {
+        assert_no_secret_in(text, secrets, what);
+    }
 }
 
-pub async fn mariadb() -> &'static MariaDb {
-    stack::mariadb().await
-}
-
-pub use rotation_tests::login::Login;
-
-fn options(db: &MariaDb, user: &str, password: &str) -> MySqlConnectOptions {
-    MySqlConnectOptions::new()
-        .host(db.host())
-        .port(db.port())
-        .username(user)
-        .password(password)
-        .ssl_mode(MySqlSslMode::VerifyIdentity)
-        .ssl_ca(db.ca_cert_path())
+/// The shared leak check, also looking for each secret quoted for SQL in either mode.
+pub fn assert_no_secret_in(text: &str, secrets: &[String], what: &str) {
+    assert_no_secret_form_in(text, secrets, what, |secret| {
+        [quote_string(secret, false), quote_string(secret, true)]
+            .iter()
+            .map(|quoted| quoted.trim_matches('\'').to_owned())
+            .collect()
+    });
 }
 
 /// Logs in over verified TLS and checks the session answers.
 pub async fn login(user: &str, password: &str) -> Login {
-    rotation_tests::login::mariadb(mariadb().await, user, password).await
+    rotation_tests::login::mariadb(stack::mariadb().await, user, password).await
 }
 
 /// An admin session (all privileges, with grant option; never subject to `init_connect`).
 pub async fn admin() -> MySqlConnection {
-    let db = mariadb().await;
-    MySqlConnection::connect_with(&options(db, db.admin_user(), db.admin_password()))
+    MySqlConnection::connect(&stack::mariadb().await.admin_url())
         .await
         .expect("the admin logs in")
 }
@@ -134,8 +332,7 @@ pub async fn account_rows(users: &[String]) -> Vec<AccountRow> {
     rows
 }
 
-/// An application account made by the admin: a password and no privileges beyond logging in
-/// (USAGE), which is all a user needs to change its own password.
+/// An application account on a given host part, made by the admin.
 pub struct AppUser {
     pub name: String,
     pub host: String,
@@ -154,6 +351,22 @@ impl AppUser {
             name: name.to_owned(),
             host: host.to_owned(),
             password: password.to_owned(),
+        }
+    }
+
+    fn on_any_host(name: &str, password: &str) -> AppUser {
+        AppUser {
+            name: name.to_owned(),
+            host: "%".to_owned(),
+            password: password.to_owned(),
+        }
+    }
+
+    /// The suite's view of the account: its name and first password.
+    pub fn user(&self) -> User {
+        User {
+            name: self.name.clone(),
+            password: self.password.clone(),
         }
     }
 
@@ -183,141 +396,4 @@ impl AppUser {
     pub async fn drop(self) {
         run_as_admin(&[format!("DROP USER IF EXISTS {}", self.account())]).await;
     }
-}
-
-/// A secret in the AWS template's format for `user` on the stack's MariaDB, with `engine`.
-pub async fn template_secret(engine: &str, user: &str, password: &str) -> Value {
-    let db = mariadb().await;
-    json!({
-        "engine": engine,
-        "host": db.host(),
-        "username": user,
-        "password": password,
-        "port": db.port(),
-        "dbClusterIdentifier": "kept-as-is"
-    })
-}
-
-/// The function under the Runtime API emulator, its secret in moto, and its environment (kept
-/// to start a fresh process later).
-pub struct Fixture {
-    pub moto: MotoSecretsManager,
-    pub function: LambdaFunction,
-    pub arn: String,
-    pub env: Vec<(String, String)>,
-}
-
-impl Fixture {
-    /// The secret, and the function with `CA_BUNDLE` = the stack's CA plus `extra_env`.
-    pub async fn start(secret: &Value, extra_env: &[(&str, &str)]) -> Fixture {
-        let db = mariadb().await;
-        let moto = MotoSecretsManager::connect(&stack::moto().await.endpoint()).await;
-        let arn = moto
-            .create_secret(&unique("mysql-secret"), &secret.to_string())
-            .await;
-        let mut env = moto.function_environment();
-        env.push((
-            "CA_BUNDLE".to_owned(),
-            db.ca_cert_path().display().to_string(),
-        ));
-        for (name, value) in extra_env {
-            env.push(((*name).to_owned(), (*value).to_owned()));
-        }
-        let function = start_function(&env).await;
-        Fixture {
-            moto,
-            function,
-            arn,
-            env,
-        }
-    }
-
-    pub fn orchestrator(&self) -> Orchestrator<'_> {
-        Orchestrator {
-            moto: &self.moto,
-            function: &self.function,
-        }
-    }
-
-    pub async fn rotate(&self) -> RotationRecord {
-        self.orchestrator().rotate(&self.arn).await
-    }
-
-    pub async fn labels(&self) -> BTreeMap<String, Vec<String>> {
-        self.moto.labels(&self.arn).await
-    }
-
-    /// The VersionId holding `label`.
-    pub async fn version_with(&self, label: &str) -> Option<String> {
-        self.labels()
-            .await
-            .into_iter()
-            .find(|(_, labels)| labels.iter().any(|l| l == label))
-            .map(|(id, _)| id)
-    }
-
-    pub async fn value_at(&self, stage: &str) -> Value {
-        self.moto
-            .value_at(&self.arn, stage)
-            .await
-            .unwrap_or_else(|| panic!("{stage} has a value"))
-    }
-
-    pub async fn password_at(&self, stage: &str) -> String {
-        self.value_at(stage).await["password"]
-            .as_str()
-            .expect("a password")
-            .to_owned()
-    }
-
-    pub fn output(&self) -> String {
-        self.function.output()
-    }
-
-    pub async fn stop(self) {
-        self.function.stop().await;
-    }
-}
-
-async fn start_function(env: &[(String, String)]) -> LambdaFunction {
-    LambdaFunction::start(FunctionSpec::new(BINARY).env(env.iter().cloned()))
-        .await
-        .expect("the function starts")
-}
-
-/// After a successful rotation: `new` is AWSCURRENT alone, `old` AWSPREVIOUS alone, and no
-/// version is AWSPENDING.
-pub fn assert_rotated(labels: &BTreeMap<String, Vec<String>>, new: &str, old: &str) {
-    assert_eq!(
-        labels.get(new),
-        Some(&vec!["AWSCURRENT".to_owned()]),
-        "{labels:?}"
-    );
-    assert_eq!(
-        labels.get(old),
-        Some(&vec!["AWSPREVIOUS".to_owned()]),
-        "{labels:?}"
-    );
-    assert!(
-        labels
-            .values()
-            .all(|l| !l.iter().any(|l| l == "AWSPENDING")),
-        "no AWSPENDING left: {labels:?}"
-    );
-}
-
-/// The shared leak check, also looking for each secret quoted for SQL in either mode.
-pub fn assert_no_secret_in(text: &str, secrets: &[String], what: &str) {
-    assert_no_secret_form_in(text, secrets, what, |secret| {
-        [quote_string(secret, false), quote_string(secret, true)]
-            .iter()
-            .map(|quoted| quoted.trim_matches('\'').to_owned())
-            .collect()
-    });
-}
-
-/// The server's error log, for leak checks.
-pub async fn server_log() -> String {
-    let path = mariadb().await.log_path();
-    String::from_utf8_lossy(&std::fs::read(path).expect("the server log")).into_owned()
 }

@@ -8,9 +8,9 @@
 //! - **Warm rotation**: one process runs every step of every rotation.
 //! - **Cold rotation**: a fresh process per step, the worst case Lambda can produce.
 //! - **Peak RSS**: `VmHWM` of the function process just before it is stopped.
-//! - **Calls**: counted on the wire by a [`Proxy`](crate::proxy::Proxy) in front of moto (by
-//!   operation) and in front of the database (connections, and whether one is left open when
-//!   the step has returned).
+//! - **Calls**: counted on the wire by a [`Proxy`](rotation_tests::proxy::Proxy) in front of
+//!   moto (by operation) and in front of the database (connections, and whether one is left
+//!   open when the step has returned).
 //! - **Lock-out window** (single user): how long a client holding the old password is refused,
 //!   in [`lockout`].
 //! - **Scale**: setSecret's time and database round trips for alternating users as the
@@ -30,11 +30,11 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, Connection, MySqlConnection, PgConnection};
 
-use crate::orchestrator::{Orchestrator, STEPS};
-use crate::proxy::Counts;
-use crate::runtime_api::{FunctionSpec, Invocation, LambdaFunction};
-use crate::secrets_manager::MotoSecretsManager;
-use crate::stack;
+use rotation_tests::orchestrator::{Orchestrator, STEPS};
+use rotation_tests::proxy::Counts;
+use rotation_tests::runtime_api::{FunctionSpec, Invocation, LambdaFunction};
+use rotation_tests::secrets_manager::MotoSecretsManager;
+use rotation_tests::stack;
 pub use subject::{Paths, Privileges, Subject};
 
 /// Why the benchmark could not measure something. Carries step names, error types and the

@@ -16,12 +16,12 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use rotation_tests::bench::lockout::measure_lockout;
-use rotation_tests::bench::report::{check_goals, markdown, svg};
-use rotation_tests::bench::{
+use rotation_tests::stack;
+use rotation_tools::bench::lockout::measure_lockout;
+use rotation_tools::bench::report::{check_goals, markdown, svg};
+use rotation_tools::bench::{
     measure, measure_scale, BenchError, Results, Runs, SizeFigures, Subject,
 };
-use rotation_tests::stack;
 
 struct Options {
     runs: Runs,

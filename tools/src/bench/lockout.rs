@@ -8,7 +8,7 @@
 //!
 //! The client logs in every [`PAUSE`] with what `AWSCURRENT` held when it last looked; after a
 //! refused login it re-reads `AWSCURRENT` at once and tries again, as the AWS caching clients
-//! do. Its logins set `TCP_NODELAY` (as sqlx does, see [`crate::login`]) so one takes the
+//! do. Its logins set `TCP_NODELAY` (as sqlx does, see [`rotation_tests::login`]) so one takes the
 //! server's few milliseconds. A window runs from the end of the first refused login to the end
 //! of the next login that works; one login's time is its resolution, reported beside it.
 
@@ -21,11 +21,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{median_count, start, BenchError, Paths, Privileges, Runs, Subject, Summary};
-use crate::login::{self, Login};
-use crate::orchestrator::{Orchestrator, STEPS};
-use crate::runtime_api::{FunctionSpec, Invocation, LambdaFunction};
-use crate::secrets_manager::MotoSecretsManager;
-use crate::stack;
+use rotation_tests::login::{self, Login};
+use rotation_tests::orchestrator::{Orchestrator, STEPS};
+use rotation_tests::runtime_api::{FunctionSpec, Invocation, LambdaFunction};
+use rotation_tests::secrets_manager::MotoSecretsManager;
+use rotation_tests::stack;
 
 /// The client's pause between two logins that worked.
 pub const PAUSE: Duration = Duration::from_millis(2);

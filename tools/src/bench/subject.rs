@@ -10,10 +10,10 @@ use serde_json::{json, Value};
 use sqlx::{AssertSqlSafe, Connection, MySqlConnection, PgConnection};
 
 use super::BenchError;
-use crate::api_provider::ReferenceProvider;
-use crate::proxy::Proxy;
-use crate::secrets_manager::MotoSecretsManager;
-use crate::stack;
+use rotation_tests::api_provider::ReferenceProvider;
+use rotation_tests::proxy::Proxy;
+use rotation_tests::secrets_manager::MotoSecretsManager;
+use rotation_tests::stack;
 
 /// A function and the strategy (or provider) it runs with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -270,16 +270,7 @@ async fn postgres_secret(
         statements.push(format!(
             "CREATE ROLE {master} LOGIN CREATEROLE PASSWORD '{master_password}'"
         ));
-        let master_arn = moto
-            .create_secret(
-                &unique("bench-master"),
-                &json!({"engine": "postgres", "host": pg.host(), "port": port,
-                        "username": master, "password": master_password})
-                .to_string(),
-            )
-            .await;
-        secret["masterarn"] = json!(master_arn);
-        env.extend(pairs(&[("ROTATION_STRATEGY", "alternating-users")]));
+        name_the_master(moto, &mut secret, &master, &master_password, env).await;
     }
     let mut admin = PgConnection::connect(&pg.superuser_url())
         .await
@@ -332,16 +323,7 @@ async fn mysql_secret(
         statements.push(format!(
             "GRANT ALL PRIVILEGES ON *.* TO '{master}'@'%' WITH GRANT OPTION"
         ));
-        let master_arn = moto
-            .create_secret(
-                &unique("bench-master"),
-                &json!({"engine": "mariadb", "host": db.host(), "port": port,
-                        "username": master, "password": master_password})
-                .to_string(),
-            )
-            .await;
-        secret["masterarn"] = json!(master_arn);
-        env.extend(pairs(&[("ROTATION_STRATEGY", "alternating-users")]));
+        name_the_master(moto, &mut secret, &master, &master_password, env).await;
     }
     let mut admin = MySqlConnection::connect(&db.admin_url())
         .await
@@ -360,6 +342,24 @@ async fn mysql_secret(
     Ok((secret, user))
 }
 
+/// Makes the master's secret (the user's engine, host and port, the master's credentials) and
+/// names it in the user's `secret`, for alternating users.
+async fn name_the_master(
+    moto: &MotoSecretsManager,
+    secret: &mut Value,
+    master: &str,
+    master_password: &str,
+    env: &mut Vec<(String, String)>,
+) {
+    let master_secret = json!({"engine": secret["engine"], "host": secret["host"],
+        "port": secret["port"], "username": master, "password": master_password});
+    let master_arn = moto
+        .create_secret(&unique("bench-master"), &master_secret.to_string())
+        .await;
+    secret["masterarn"] = json!(master_arn);
+    env.extend(pairs(&[("ROTATION_STRATEGY", "alternating-users")]));
+}
+
 /// An IAM user of moto's with one access key, as an operator would set it up.
 async fn iam_secret(endpoint: &str) -> Result<(Value, String), BenchError> {
     let user = unique("bench-iam");
@@ -370,7 +370,7 @@ async fn iam_secret(endpoint: &str) -> Result<(Value, String), BenchError> {
             .next()
             .and_then(|port| port.parse::<u16>().ok())
             .ok_or_else(|| BenchError(format!("{endpoint} names no port")))?;
-        let (status, body) = crate::http::exchange(
+        let (status, body) = rotation_tests::http::exchange(
             port,
             "POST",
             "/",
