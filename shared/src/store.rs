@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use async_trait::async_trait;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::event::RotationToken;
+use crate::secret::SecretDocument;
+use crate::{RotationError, TargetError};
 
 pub mod aws;
 
@@ -176,4 +178,27 @@ pub trait SecretStore: Send + Sync {
         move_to: Option<&str>,
         remove_from: Option<&str>,
     ) -> Result<(), StoreError>;
+}
+
+/// The `AWSCURRENT` version of a secret other than the one rotated (a database's master secret,
+/// an API provider's admin key), parsed. `role` names that secret in errors ("master secret");
+/// the second value is the phrase naming the version, for the caller's errors about its fields.
+/// A missing or malformed value is `InvalidSecret`: the configuration points at it.
+pub async fn current_document_of(
+    store: &dyn SecretStore,
+    role: &str,
+    arn: &str,
+) -> Result<(SecretDocument, String), RotationError> {
+    let value = store
+        .get_value(arn, VersionSelector::Stage(StagingLabel::Current))
+        .await?
+        .ok_or_else(|| {
+            TargetError::invalid_secret(format!(
+                "{role} {arn} has no AWSCURRENT version with a value"
+            ))
+        })?;
+    let what = format!("AWSCURRENT version of {role} {arn}");
+    let document = SecretDocument::parse(value.secret_string.expose_secret())
+        .map_err(|problem| TargetError::invalid_secret(format!("{what}: {problem}")))?;
+    Ok((document, what))
 }

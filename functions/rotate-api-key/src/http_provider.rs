@@ -15,7 +15,7 @@ use hyper::body::Bytes;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, StatusCode};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use rotation::store::{SecretStore, StagingLabel, VersionSelector};
+use rotation::store::{current_document_of, SecretStore};
 use rotation::target::TargetErrorKind;
 use rotation::{RotationError, SecretDocument, SecretVersions, TargetError};
 use secrecy::{ExposeSecret, SecretString};
@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 
 use rotation::config::ConfigError;
 
-use crate::config::{HttpConfig, ADMIN_SECRET_ARN, KEY_ID_PLACEHOLDER};
+use crate::config::{HttpConfig, KEY_ID_PLACEHOLDER};
 use crate::https::{Answer, CallError, HttpsClient};
 use crate::target::{IssuedKey, KeyProvider, LiveKey, ProviderSession};
 
@@ -127,17 +127,7 @@ fn default_prefix(secret_arn: &str) -> String {
 }
 
 async fn admin_key(store: &dyn SecretStore, arn: &str) -> Result<SecretString, RotationError> {
-    let value = store
-        .get_value(arn, VersionSelector::Stage(StagingLabel::Current))
-        .await?
-        .ok_or_else(|| {
-            TargetError::invalid_secret(format!(
-                "{ADMIN_SECRET_ARN} {arn} has no AWSCURRENT version with a value"
-            ))
-        })?;
-    let what = format!("AWSCURRENT version of admin secret {arn}");
-    let document = SecretDocument::parse(value.secret_string.expose_secret())
-        .map_err(|problem| TargetError::invalid_secret(format!("{what}: {problem}")))?;
+    let (document, what) = current_document_of(store, "admin secret", arn).await?;
     Ok(secret_field(&document, KEY_FIELD, &what)?)
 }
 

@@ -82,6 +82,23 @@ impl ApiKeyTarget {
     }
 }
 
+impl ApiKeyTarget {
+    /// `AWSPENDING`'s document and key id, with a session opened from `AWSCURRENT`: what
+    /// setSecret and testSecret both start from.
+    async fn pending_at_provider<'v>(
+        &self,
+        versions: &'v SecretVersions<'_>,
+    ) -> Result<(&'v SecretDocument, &'v str, Box<dyn ProviderSession>), RotationError> {
+        let pending = versions.pending().await?;
+        let pending_id = self.provider.key_id(pending, "AWSPENDING version")?;
+        let session = self
+            .provider
+            .session(versions.current().await?, versions)
+            .await?;
+        Ok((pending, pending_id, session))
+    }
+}
+
 #[async_trait]
 impl Target for ApiKeyTarget {
     async fn derive_pending(
@@ -198,12 +215,7 @@ impl Target for ApiKeyTarget {
     async fn apply(&self, versions: &SecretVersions<'_>) -> Result<(), RotationError> {
         // The provider made the key live when it issued it; all that is left is to confirm
         // nothing revoked it since.
-        let pending = versions.pending().await?;
-        let pending_id = self.provider.key_id(pending, "AWSPENDING version")?;
-        let session = self
-            .provider
-            .session(versions.current().await?, versions)
-            .await?;
+        let (_, pending_id, session) = self.pending_at_provider(versions).await?;
         if !session.list().await?.iter().any(|k| k.id == pending_id) {
             return Err(TargetError::rejected(format!(
                 "setSecret: the AWSPENDING key {pending_id} is not live at {}; it was revoked \
@@ -217,12 +229,7 @@ impl Target for ApiKeyTarget {
     }
 
     async fn verify(&self, versions: &SecretVersions<'_>) -> Result<(), RotationError> {
-        let pending = versions.pending().await?;
-        let pending_id = self.provider.key_id(pending, "AWSPENDING version")?;
-        let session = self
-            .provider
-            .session(versions.current().await?, versions)
-            .await?;
+        let (pending, pending_id, session) = self.pending_at_provider(versions).await?;
         let started = Instant::now();
         let mut pause = Duration::from_millis(250);
         let mut attempts = 1;

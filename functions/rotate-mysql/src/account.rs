@@ -44,6 +44,13 @@ impl std::fmt::Display for Account {
 }
 
 impl Account {
+    pub fn new(user: &str, host: &str) -> Self {
+        Account {
+            user: user.to_owned(),
+            host: host.to_owned(),
+        }
+    }
+
     /// `'user'@'host'`, quoted for the session.
     pub fn quoted(&self, info: &ServerInfo) -> String {
         sql::account(&self.user, &self.host, info)

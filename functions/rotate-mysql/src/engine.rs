@@ -15,7 +15,7 @@ use rotation_database::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlSslMode};
-use sqlx::{AssertSqlSafe, MySqlConnection};
+use sqlx::MySqlConnection;
 
 use crate::account::{synchronise, Account};
 use crate::sql;
@@ -176,23 +176,17 @@ impl Engine for MySql {
         if let Some(dbname) = &secret.dbname {
             options = options.database(dbname);
         }
-        match transport {
-            Transport::VerifiedTls => {
-                options = options.ssl_mode(MySqlSslMode::VerifyIdentity);
-                if let Some(pem) = ca_pem {
-                    options = options.ssl_ca_from_pem(pem.to_vec());
-                }
-            }
-            Transport::Plaintext => options = options.ssl_mode(MySqlSslMode::Disabled),
+        match (transport, ca_pem) {
+            (Transport::Plaintext, _) => options.ssl_mode(MySqlSslMode::Disabled),
+            (Transport::VerifiedTls, None) => options.ssl_mode(MySqlSslMode::VerifyIdentity),
+            (Transport::VerifiedTls, Some(pem)) => options
+                .ssl_mode(MySqlSslMode::VerifyIdentity)
+                .ssl_ca_from_pem(pem.to_vec()),
         }
-        options
     }
 
     async fn run(&self, connection: &mut MySqlConnection, sql: &str) -> Result<(), sqlx::Error> {
-        sqlx::raw_sql(AssertSqlSafe(sql))
-            .execute(connection)
-            .await
-            .map(drop)
+        rotation_database::connection::run_batch(connection, sql).await
     }
 
     fn classify(&self, error: &dyn sqlx::error::DatabaseError) -> (ServerErrorClass, String) {

@@ -1,22 +1,11 @@
-use std::sync::Arc;
-
-use rotate_mysql::{MySql, MYSQL};
-use rotation::lambda::StartUp;
-use rotation_database::master::AwsRds;
-use rotation_database::{DatabaseConfig, DatabaseTarget};
+use rotate_mysql::MySql;
+use rotation_database::DatabaseTarget;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    rotation::lambda::run(async |start_up: &StartUp| {
+    rotation::lambda::run(async |start_up| {
         let engine = MySql::from_environment(&start_up.env)?;
-        let config = DatabaseConfig::from_environment(&start_up.env, &MYSQL)?;
-        let rds = AwsRds::new(aws_sdk_rds::Client::new(&start_up.aws));
-        Ok(DatabaseTarget::new(
-            engine,
-            config,
-            start_up.store.clone(),
-            Arc::new(rds),
-        )?)
+        Ok(DatabaseTarget::from_start_up(engine, start_up)?)
     })
     .await
 }

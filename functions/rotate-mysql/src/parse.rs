@@ -218,10 +218,7 @@ mod tests {
     use super::*;
 
     fn account(user: &str, host: &str) -> Account {
-        Account {
-            user: user.to_owned(),
-            host: host.to_owned(),
-        }
+        Account::new(user, host)
     }
 
     fn parse(line: &str, user: &str, host: &str) -> Option<Grant> {

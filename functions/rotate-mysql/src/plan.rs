@@ -132,10 +132,7 @@ mod tests {
     use crate::parse::parse_grant_line;
 
     fn account(user: &str, host: &str) -> Account {
-        Account {
-            user: user.to_owned(),
-            host: host.to_owned(),
-        }
+        Account::new(user, host)
     }
 
     #[test]

@@ -11,7 +11,7 @@ use rotation_database::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
-use sqlx::{AssertSqlSafe, PgConnection};
+use sqlx::PgConnection;
 
 use crate::{alternate, sql};
 
@@ -97,23 +97,17 @@ impl Engine for Postgres {
         if let Some(dbname) = &secret.dbname {
             options = options.database(dbname);
         }
-        match transport {
-            Transport::VerifiedTls => {
-                options = options.ssl_mode(PgSslMode::VerifyFull);
-                if let Some(pem) = ca_pem {
-                    options = options.ssl_root_cert_from_pem(pem.to_vec());
-                }
-            }
-            Transport::Plaintext => options = options.ssl_mode(PgSslMode::Disable),
+        match (transport, ca_pem) {
+            (Transport::Plaintext, _) => options.ssl_mode(PgSslMode::Disable),
+            (Transport::VerifiedTls, None) => options.ssl_mode(PgSslMode::VerifyFull),
+            (Transport::VerifiedTls, Some(pem)) => options
+                .ssl_mode(PgSslMode::VerifyFull)
+                .ssl_root_cert_from_pem(pem.to_vec()),
         }
-        options
     }
 
     async fn run(&self, connection: &mut PgConnection, sql: &str) -> Result<(), sqlx::Error> {
-        sqlx::raw_sql(AssertSqlSafe(sql))
-            .execute(connection)
-            .await
-            .map(drop)
+        rotation_database::connection::run_batch(connection, sql).await
     }
 
     fn classify(&self, error: &dyn sqlx::error::DatabaseError) -> (ServerErrorClass, String) {

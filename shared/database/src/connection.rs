@@ -374,6 +374,20 @@ pub async fn execute<E: Engine + ?Sized>(
     within_timeout(engine, context, engine.run(connection, statement)).await
 }
 
+/// Runs `sql` as one simple-protocol batch and drops its results: every engine's
+/// [`Engine::run`]. The statements come from the engine's tested quoting only, never from a
+/// secret's text unquoted.
+pub async fn run_batch<C>(connection: &mut C, sql: &str) -> Result<(), sqlx::Error>
+where
+    C: Connection,
+    for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+{
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(connection)
+        .await
+        .map(drop)
+}
+
 /// Maps a statement's failure: a server error becomes `TargetRejected` with the context and the
 /// server's message and code (`TargetUnreachable` for the errors the engine lists as transient,
 /// the same list its logins use); a network failure becomes `TargetUnreachable`. The statement

@@ -16,9 +16,8 @@ use std::sync::Arc;
 use crate::secret::{DatabaseSecret, EngineFamily};
 use async_trait::async_trait;
 use aws_sdk_rds::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use rotation::store::{SecretStore, StagingLabel, VersionSelector};
+use rotation::store::{current_document_of, SecretStore};
 use rotation::{RotationError, SecretDocument, TargetError};
-use secrecy::ExposeSecret;
 
 /// The tags RDS puts on the master secrets it manages (compared ignoring case).
 const INSTANCE_TAG: &str = "aws:rds:primarydbinstancearn";
@@ -261,18 +260,8 @@ impl MasterSecrets {
     /// when it is an RDS-managed secret holding only `username` and `password`. The caller
     /// sets `dbname` (the master logs in to the user's database).
     pub async fn resolve(&self, master_arn: &str) -> Result<DatabaseSecret, RotationError> {
-        let value = self
-            .store
-            .get_value(master_arn, VersionSelector::Stage(StagingLabel::Current))
-            .await?
-            .ok_or_else(|| {
-                TargetError::invalid_secret(format!(
-                    "master secret {master_arn} has no AWSCURRENT version with a value"
-                ))
-            })?;
-        let what = format!("AWSCURRENT version of master secret {master_arn}");
-        let mut document = SecretDocument::parse(value.secret_string.expose_secret())
-            .map_err(|problem| TargetError::invalid_secret(format!("{what}: {problem}")))?;
+        let (mut document, what) =
+            current_document_of(self.store.as_ref(), "master secret", master_arn).await?;
         if is_rds_managed(&document) {
             self.complete_from_rds(master_arn, &mut document).await?;
         }
@@ -480,6 +469,7 @@ mod tests {
 
     use rotation::target::TargetErrorKind;
     use rotation_testkit::memory::InMemoryStore;
+    use secrecy::ExposeSecret;
     use secrecy::SecretString;
     use serde_json::json;
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rotation::config::ConfigError;
+use rotation::lambda::StartUp;
 use rotation::store::SecretStore;
 use rotation::target::{RollBack, TargetErrorKind};
 use rotation::{RotationError, SecretDocument, SecretVersions, Target, TargetError};
@@ -14,7 +15,7 @@ use rotation::{RotationError, SecretDocument, SecretVersions, Target, TargetErro
 use crate::config::{DatabaseConfig, Strategy};
 use crate::connection::{host_and_port, Connector};
 use crate::engine::Engine;
-use crate::master::{MasterSecrets, RdsLookup};
+use crate::master::{AwsRds, MasterSecrets, RdsLookup};
 use crate::secret::{DatabaseSecret, EngineFamily};
 use crate::{alternating_users, single_user};
 
@@ -46,6 +47,14 @@ impl<E: Engine> DatabaseTarget<E> {
             connector,
             masters: MasterSecrets::new(store, rds, family),
         })
+    }
+
+    /// The target a function's `main` serves: configuration from the process environment, the
+    /// Secrets Manager client `rotation::lambda` built, RDS's API for RDS-managed masters.
+    pub fn from_start_up(engine: E, start_up: &StartUp) -> Result<Self, ConfigError> {
+        let config = DatabaseConfig::from_environment(&start_up.env, engine.family())?;
+        let rds = AwsRds::new(aws_sdk_rds::Client::new(&start_up.aws));
+        DatabaseTarget::new(engine, config, start_up.store.clone(), Arc::new(rds))
     }
 
     fn engine(&self) -> &E {

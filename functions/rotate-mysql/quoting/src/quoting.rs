@@ -42,14 +42,5 @@ pub fn quote_string(text: &str, no_backslash_escapes: bool) -> String {
 /// `sql_mode` (backslashes, quotes, `%`, `;`, spaces, Unicode). MySQL identifiers cannot hold
 /// NUL; see `check_name`.
 pub fn quote_identifier(name: &str) -> String {
-    let mut quoted = String::with_capacity(name.len() + 2);
-    quoted.push('`');
-    for character in name.chars() {
-        if character == '`' {
-            quoted.push('`');
-        }
-        quoted.push(character);
-    }
-    quoted.push('`');
-    quoted
+    format!("`{}`", name.replace('`', "``"))
 }

@@ -10,16 +10,7 @@
 /// one before quoting. Names longer than 63 bytes are truncated by the server, as for any
 /// identifier.
 pub fn quote_identifier(name: &str) -> String {
-    let mut quoted = String::with_capacity(name.len() + 2);
-    quoted.push('"');
-    for character in name.chars() {
-        if character == '"' {
-            quoted.push('"');
-        }
-        quoted.push(character);
-    }
-    quoted.push('"');
-    quoted
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// Quotes a string literal exactly as PostgreSQL's `quote_literal` does: `'` is doubled, and
