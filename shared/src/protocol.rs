@@ -16,6 +16,12 @@
 //! invocations, and a process can die between two side effects. Each step therefore looks at
 //! what exists and does only what is missing; running a step twice ends in the same state as
 //! running it once.
+//!
+//! The protocol trusts no version's content: the target proves, with the credential the secret
+//! holds, that it may act on what a version names before it acts (see [`crate::target`], "The
+//! trust rule every target follows"). A failed testSecret rolls back only when the target
+//! rejected the pending credential; a slow or unreachable target leaves everything for a retry.
+//! Values read for one rotation are dropped when it ends or another begins ([`VersionCache`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -74,6 +80,12 @@ impl<T: Target> Rotation<T> {
             target,
             cache: VersionCache::default(),
         }
+    }
+
+    /// The values this process keeps for the rotation in progress: what the tests of the
+    /// "no other secret's plaintext stays" rule inspect.
+    pub fn cache(&self) -> &VersionCache {
+        &self.cache
     }
 
     /// Handles one Lambda invocation: validates the payload, runs the step, and logs one line
@@ -152,6 +164,11 @@ impl<T: Target> Rotation<T> {
         event: &RotationEvent,
         secret_arn: &mut String,
     ) -> Result<StepOutcome, RotationError> {
+        // Before any call: a process holds the values of one rotation at most.
+        self.cache.begin_step(
+            event.secret_id.as_str(),
+            event.client_request_token.as_str(),
+        );
         let description = self.store.describe(event.secret_id.as_str()).await?;
         secret_arn.clone_from(&description.arn);
         self.cache.forget_unlabelled(&description);
@@ -171,7 +188,10 @@ impl<T: Target> Rotation<T> {
             });
         }
         if description.has_label(token, StagingLabel::Current) {
-            return self.already_current(event, &description).await;
+            let outcome = self.already_current(event, &description).await;
+            // The rotation is over: nothing of it stays in the process.
+            self.cache.clear();
+            return outcome;
         }
         if !description.has_label(token, StagingLabel::Pending) {
             return Err(RotationError::VersionNotPending {
@@ -196,7 +216,13 @@ impl<T: Target> Rotation<T> {
                 Ok(()) => Ok(StepOutcome::Verified),
                 Err(failure) => Err(self.roll_back(&versions, failure).await),
             },
-            Step::FinishSecret => self.finish_secret(&versions).await,
+            Step::FinishSecret => {
+                let finished = self.finish_secret(&versions).await;
+                if finished.is_ok() {
+                    self.cache.clear();
+                }
+                finished
+            }
         }
     }
 
@@ -280,13 +306,18 @@ impl<T: Target> Rotation<T> {
         }
     }
 
-    /// After a failed testSecret: lets the target put the current credential back in force, and
-    /// when it did, removes `AWSPENDING` so the failed rotation is not retried with a credential
-    /// that locks applications out. Returns the error to report: the test's failure, with what
-    /// the roll-back did or why it could not.
+    /// After a failed testSecret: when the target *rejected* the pending credential, lets the
+    /// target put the current credential back in force, and when it did, removes `AWSPENDING` so
+    /// the failed rotation is not retried with a credential that locks applications out. Returns
+    /// the error to report: the test's failure, with what the roll-back did or why it could not.
     ///
-    /// Only the target's own failures lead here: a Secrets Manager error or an unusable version
-    /// changed nothing at the target that a roll-back could undo better than a retry.
+    /// Only a rejection proves the pending credential bad. A target that could not be reached in
+    /// time (a slow or overloaded database, too many connections, a network fault) says nothing
+    /// about it: the rotation is left exactly as it is, and Secrets Manager's retry of testSecret
+    /// finishes it once the target answers. Rolling back there would throw away a rotation that
+    /// was about to succeed. The same holds for the step running out of time (`OutOfTime`, which
+    /// never reaches here: the whole step is abandoned at the deadline), for a Secrets Manager
+    /// error, and for an unusable version, none of which changed anything at the target.
     async fn roll_back(
         &self,
         versions: &SecretVersions<'_>,
@@ -295,8 +326,20 @@ impl<T: Target> Rotation<T> {
         let RotationError::Target(failure) = failure else {
             return failure;
         };
-        if failure.kind == TargetErrorKind::InvalidSecret {
-            return failure.into();
+        match failure.kind {
+            TargetErrorKind::Rejected => {}
+            TargetErrorKind::Unreachable => {
+                return TargetError {
+                    kind: failure.kind,
+                    message: format!(
+                        "{}; nothing rolled back: AWSPENDING and the target are left as they \
+                         are, so a retry of testSecret can finish this rotation",
+                        failure.message
+                    ),
+                }
+                .into()
+            }
+            TargetErrorKind::InvalidSecret => return failure.into(),
         }
         let arn = versions.secret_arn();
         let token = versions.token();
@@ -307,11 +350,15 @@ impl<T: Target> Rotation<T> {
                 .update_label(arn, StagingLabel::Pending, None, Some(token))
                 .await
             {
-                Ok(()) => format!(
-                    "rolled back: the AWSCURRENT credentials work again and AWSPENDING was \
-                     removed from version {token}, which ends this rotation; start a new one \
-                     once the cause is fixed"
-                ),
+                Ok(()) => {
+                    // The rotation is abandoned: nothing of it stays in the process.
+                    self.cache.clear();
+                    format!(
+                        "rolled back: the AWSCURRENT credentials work again and AWSPENDING was \
+                         removed from version {token}, which ends this rotation; start a new \
+                         one once the cause is fixed"
+                    )
+                }
                 Err(error) => format!(
                     "rolled back: the AWSCURRENT credentials work again, but removing \
                      AWSPENDING failed ({error}); the next attempt rolls back again"

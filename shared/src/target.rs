@@ -3,6 +3,30 @@
 //! A target knows nothing of staging labels: the protocol decides *when* each method runs and
 //! which versions exist; the target decides *what* the new credential is and how to apply and
 //! prove it. Strategies (single user, alternating users) are the target's own choice.
+//!
+//! # The trust rule every target follows
+//!
+//! **Before a function acts on a credential, the secret must prove it holds it; nothing a
+//! version's JSON says widens what the function touches.**
+//!
+//! A rotation function has more power than the people who may write one secret: its role, its
+//! admin key or its database master reaches credentials of many secrets. Anyone allowed to
+//! `PutSecretValue` on one secret attached to the function writes the JSON the function reads,
+//! so a field naming *whose* credential to act on (a user name, a key id, a name prefix, a
+//! master secret) is a claim, not a fact. A target therefore:
+//!
+//! - proves the claim with the credential the secret itself holds before the first call that
+//!   changes, issues or revokes anything: the `AWSCURRENT` key signs as the IAM user it names,
+//!   the `AWSCURRENT` API key authenticates as the key id it records, the current database
+//!   user logs in with the current password;
+//! - keeps every later version to what was proven: `AWSPENDING` names the same user (and host)
+//!   as `AWSCURRENT`; a key id recorded in `AWSPREVIOUS` is revoked only when the provider
+//!   confirms the key that version holds is that id;
+//! - scopes anything shared by the function's configuration or by the secret's identity (its
+//!   ARN), never by a value in the JSON: the name prefix of an HTTP provider's keys, the master
+//!   account that must never be the rotated one;
+//! - refuses with `InvalidSecret` ([`TargetError::invalid_secret`]) naming what did not match,
+//!   before any change, when a proof fails.
 
 use async_trait::async_trait;
 
@@ -11,6 +35,9 @@ use crate::secret::SecretDocument;
 use crate::versions::SecretVersions;
 
 /// What a rotation function plugs into the protocol.
+///
+/// Every method follows the module's trust rule: the credential a method acts on is one the
+/// secret proved it holds, and no version's JSON widens it.
 ///
 /// Every method may run more than once for the same rotation (Secrets Manager and Lambda both
 /// retry, and a process can die anywhere), so each must converge: applying a credential that is
@@ -50,10 +77,12 @@ pub trait Target: Send + Sync {
         Ok(())
     }
 
-    /// testSecret failed: if applying the pending credential stopped the current one from
-    /// working (single user), make the current one work again, so applications that use
-    /// `AWSCURRENT` are not locked out while the rotation fails. The default, for targets where
-    /// the current credential keeps working (alternating users, API keys), undoes nothing.
+    /// testSecret failed because the target *rejected* the pending credential (never after a
+    /// timeout or an unreachable target, which leave the rotation as it is for a retry): if
+    /// applying the pending credential stopped the current one from working (single user), make
+    /// the current one work again, so applications that use `AWSCURRENT` are not locked out
+    /// while the rotation fails. The default, for targets where the current credential keeps
+    /// working (alternating users, API keys), undoes nothing.
     async fn roll_back(&self, _versions: &SecretVersions<'_>) -> Result<RollBack, RotationError> {
         Ok(RollBack::NothingToUndo)
     }

@@ -3,7 +3,7 @@
 //! A target asks for what it needs (setSecret reads `AWSPREVIOUS` only when `AWSCURRENT` no
 //! longer logs in), so no step pays for a read it does not use. A read whose answer the step's
 //! `DescribeSecret` already gives (no version holds the label) is not made, and a value this
-//! process has read before is not read again ([`VersionCache`]).
+//! process has read before in the same rotation is not read again ([`VersionCache`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -16,7 +16,8 @@ use crate::event::ClientRequestToken;
 use crate::secret::SecretDocument;
 use crate::store::{SecretDescription, SecretStore, StagingLabel, VersionSelector};
 
-/// Version values this process has read, kept from one invocation to the next.
+/// Version values this process has read for the rotation in progress, kept from one invocation
+/// to the next.
 ///
 /// Secrets Manager never changes a version's value once written (a second `PutSecretValue` with
 /// the same token and other data is refused), so a value read once is that version's value for
@@ -25,47 +26,93 @@ use crate::store::{SecretDescription, SecretStore, StagingLabel, VersionSelector
 /// `AWSPENDING` serves testSecret. Which version holds which label still comes from each step's
 /// own `DescribeSecret`; only values are reused.
 ///
+/// What it holds is bounded by the rotation, not by the process's history:
+/// - one rotation at a time: a step of another secret, or of another rotation of the same secret,
+///   drops every value before it makes its first call ([`VersionCache::begin_step`]), so a
+///   process that rotates many secrets never holds one secret's plaintext while it works for
+///   another;
+/// - nothing once the rotation is over ([`VersionCache::clear`], called by the protocol when
+///   finishSecret succeeds, when a step finds the token already current, and when a failed
+///   testSecret abandons the rotation);
+/// - only versions that carry `AWSCURRENT`, `AWSPENDING` or `AWSPREVIOUS`, so at most three values.
+///
 /// Only values read from the service are kept, never one this process wrote: moto, unlike
 /// Secrets Manager, lets a racing duplicate createSecret overwrite a pending value, and a read
-/// after the race sees the value that won. A secret's versions that no longer carry a label are
-/// dropped at its next step, so each secret keeps at most its labelled versions here. Values
-/// are zeroed when dropped ([`SecretDocument`]).
+/// after the race sees the value that won. Values are zeroed when dropped ([`SecretDocument`]).
 #[derive(Default)]
 pub struct VersionCache {
-    /// ARN → VersionId → value.
-    values: Mutex<HashMap<String, HashMap<String, Arc<SecretDocument>>>>,
+    rotation: Mutex<CachedRotation>,
+}
+
+/// The labels whose versions a step reads, and so the only versions whose values are kept.
+const KEPT_LABELS: [StagingLabel; 3] = [
+    StagingLabel::Current,
+    StagingLabel::Pending,
+    StagingLabel::Previous,
+];
+
+#[derive(Default)]
+struct CachedRotation {
+    /// The event's `SecretId` and `ClientRequestToken` of the rotation the values belong to;
+    /// `None` before the first step (or in a test that uses the cache directly).
+    owner: Option<(String, String)>,
+    /// VersionId → value.
+    values: HashMap<String, Arc<SecretDocument>>,
 }
 
 impl VersionCache {
-    fn values(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<String, Arc<SecretDocument>>>> {
+    fn rotation(&self) -> std::sync::MutexGuard<'_, CachedRotation> {
         // The map is consistent after any panic: every update is a single insert or removal.
-        self.values.lock().unwrap_or_else(PoisonError::into_inner)
+        self.rotation.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn get(&self, arn: &str, version_id: &str) -> Option<Arc<SecretDocument>> {
-        self.values().get(arn)?.get(version_id).cloned()
+    fn get(&self, version_id: &str) -> Option<Arc<SecretDocument>> {
+        self.rotation().values.get(version_id).cloned()
     }
 
-    fn insert(&self, arn: &str, version_id: &str, value: Arc<SecretDocument>) {
-        self.values()
-            .entry(arn.to_owned())
-            .or_default()
-            .insert(version_id.to_owned(), value);
+    fn insert(&self, version_id: &str, value: Arc<SecretDocument>) {
+        self.rotation().values.insert(version_id.to_owned(), value);
     }
 
-    /// Forgets the values of `description`'s versions that carry no label any more.
-    pub fn forget_unlabelled(&self, description: &SecretDescription) {
-        let mut values = self.values();
-        if let Some(versions) = values.get_mut(&description.arn) {
-            versions.retain(|version_id, _| description.labels_of(version_id).is_some());
+    /// A step of rotation `token` of secret `secret_id` begins: the values of any other
+    /// rotation, of this secret or another, are dropped before the step makes a call.
+    pub fn begin_step(&self, secret_id: &str, token: &str) {
+        let mut rotation = self.rotation();
+        let same = rotation
+            .owner
+            .as_ref()
+            .is_some_and(|(id, held)| id == secret_id && held == token);
+        if !same {
+            rotation.values.clear();
+            rotation.owner = Some((secret_id.to_owned(), token.to_owned()));
         }
+    }
+
+    /// Forgets the values of `description`'s versions that carry none of the three staging
+    /// labels any more.
+    pub fn forget_unlabelled(&self, description: &SecretDescription) {
+        self.rotation().values.retain(|version_id, _| {
+            KEPT_LABELS
+                .iter()
+                .any(|label| description.has_label(version_id, *label))
+        });
+    }
+
+    /// The rotation is over: drops every value.
+    pub fn clear(&self) {
+        let mut rotation = self.rotation();
+        rotation.values.clear();
+        rotation.owner = None;
+    }
+
+    /// The VersionIds whose values are kept, for tests.
+    pub fn version_ids(&self) -> Vec<String> {
+        self.rotation().values.keys().cloned().collect()
     }
 
     /// How many values are kept, for tests.
     pub fn len(&self) -> usize {
-        self.values().values().map(HashMap::len).sum()
+        self.rotation().values.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -182,7 +229,7 @@ impl<'a> SecretVersions<'a> {
             },
             VersionSelector::Id { version_id, .. } => version_id,
         };
-        if let Some(value) = self.cache.get(arn, version_id) {
+        if let Some(value) = self.cache.get(version_id) {
             return Ok(Some(value));
         }
         let Some(value) = self.store.get_value(arn, selector).await? else {
@@ -204,7 +251,7 @@ impl<'a> SecretVersions<'a> {
         // Kept under the id the service answered with: that version's value, whatever label
         // moved since the description.
         if !value.version_id.is_empty() {
-            self.cache.insert(arn, &value.version_id, document.clone());
+            self.cache.insert(&value.version_id, document.clone());
         }
         Ok(Some(document))
     }

@@ -17,6 +17,7 @@ pub const ISSUE_PATH: &str = "API_ISSUE_PATH";
 pub const LIST_PATH: &str = "API_LIST_PATH";
 pub const REVOKE_PATH: &str = "API_REVOKE_PATH";
 pub const TEST_PATH: &str = "API_TEST_PATH";
+pub const TEST_ID_POINTER: &str = "API_TEST_ID_POINTER";
 pub const KEY_POINTER: &str = "API_KEY_POINTER";
 pub const KEY_ID_POINTER: &str = "API_KEY_ID_POINTER";
 pub const LIST_POINTER: &str = "API_LIST_POINTER";
@@ -62,6 +63,9 @@ pub struct HttpConfig {
     /// Contains [`KEY_ID_PLACEHOLDER`].
     pub revoke_path: String,
     pub test_path: String,
+    /// JSON pointer to the calling key's id in the test call's answer; empty when the provider
+    /// does not say. It is what proves that a version holds the key whose id it records.
+    pub test_id_pointer: String,
     /// JSON pointers into the issue response.
     pub key_pointer: String,
     pub key_id_pointer: String,
@@ -152,6 +156,7 @@ fn http_config(env: &Environment) -> Result<HttpConfig, ConfigError> {
         list_path: path(env, LIST_PATH, "/keys")?,
         revoke_path,
         test_path: path(env, TEST_PATH, "/whoami")?,
+        test_id_pointer: pointer(env, TEST_ID_POINTER, "/id")?,
         key_pointer: pointer(env, KEY_POINTER, "/key")?,
         key_id_pointer: pointer(env, KEY_ID_POINTER, "/id")?,
         list_pointer: pointer(env, LIST_POINTER, "/keys")?,
@@ -288,6 +293,7 @@ mod tests {
         assert_eq!(http.list_path, "/keys");
         assert_eq!(http.revoke_path, "/keys/{key_id}");
         assert_eq!(http.test_path, "/whoami");
+        assert_eq!(http.test_id_pointer, "/id");
         assert_eq!(http.key_pointer, "/key");
         assert_eq!(http.key_id_pointer, "/id");
         assert_eq!(http.list_pointer, "/keys");

@@ -2,10 +2,17 @@
 //! issue (POST), list (GET), revoke (DELETE) and a test call (GET), authenticated with an admin
 //! key or with the current key itself.
 //!
-//! Every key this function issues is named `<prefix>-<ClientRequestToken>` and the issue request
-//! carries `Idempotency-Key: <ClientRequestToken>`: the name lets a retried createSecret find a key
-//! that an attempt which crashed issued, and the idempotency key lets a provider that honours it
-//! hand that same key back.
+//! Every key this function issues is named `<secret>:<ClientRequestToken>`, where `<secret>` is
+//! the last part of the secret's ARN (its name and the random suffix Secrets Manager gives it),
+//! and the issue request carries `Idempotency-Key: <ClientRequestToken>`: the name lets a retried
+//! createSecret find a key that an attempt which crashed issued, and the idempotency key lets a
+//! provider that honours it hand that same key back.
+//!
+//! The name is this secret's namespace at the provider, and nothing in the secret's JSON can move
+//! it: the admin key may revoke every key of the provider, so what scopes revocation must be
+//! bound to the secret itself. `:` cannot occur in a secret's name, so `<secret>:` is never the
+//! start of another secret's namespace (with `-`, `app-AbCdEf-` would also start the names of
+//! secret `app-AbCdEf-x`).
 
 use std::sync::Arc;
 
@@ -30,9 +37,13 @@ use crate::target::{IssuedKey, KeyProvider, LiveKey, ProviderSession};
 /// The secret JSON fields of an HTTP provider's key.
 pub const KEY_FIELD: &str = "api_key";
 pub const KEY_ID_FIELD: &str = "key_id";
-/// Optional field naming the keys of this secret at the provider; defaults to the last part of
-/// the secret's ARN (its name and random suffix), which no other secret shares.
+/// The field that once let a secret choose the name prefix of its keys. A secret could claim
+/// another's prefix with it, so the prefix is now the secret's own (its ARN): a version holding
+/// the field with another value is refused, one holding this secret's own prefix is accepted.
 pub const NAME_PREFIX_FIELD: &str = "key_name_prefix";
+
+/// Between the secret's name and the token in a key's name; never part of a secret's name.
+const NAME_SEPARATOR: char = ':';
 
 /// The header that makes a repeated issue request return the first answer.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -86,20 +97,13 @@ impl KeyProvider for HttpProvider {
             Some(arn) => admin_key(self.shared.store.as_ref(), arn).await?,
             None => secret_field(current, KEY_FIELD, "AWSCURRENT version")?,
         };
-        let prefix = match current.optional_str(NAME_PREFIX_FIELD) {
-            Ok(Some(prefix)) => prefix.to_owned(),
-            Ok(None) => default_prefix(versions.secret_arn()),
-            Err(problem) => {
-                return Err(
-                    TargetError::invalid_secret(format!("AWSCURRENT version: {problem}")).into(),
-                )
-            }
-        };
+        let prefix = secret_prefix(versions.secret_arn());
+        check_claimed_prefix(current, &prefix)?;
         Ok(Box::new(HttpSession {
             shared: self.shared.clone(),
             admin_key,
-            key_name: format!("{prefix}-{}", versions.token()),
-            prefix: format!("{prefix}-"),
+            key_name: format!("{prefix}{NAME_SEPARATOR}{}", versions.token()),
+            namespace: format!("{prefix}{NAME_SEPARATOR}"),
             token: versions.token().to_owned(),
         }))
     }
@@ -119,11 +123,32 @@ impl KeyProvider for HttpProvider {
 }
 
 /// The last part of a secret's ARN: `arn:…:secret:team/billing-AbCdEf` gives `team/billing-AbCdEf`.
-fn default_prefix(secret_arn: &str) -> String {
+/// No other secret has it: Secrets Manager adds a random suffix to every secret's name.
+fn secret_prefix(secret_arn: &str) -> String {
     secret_arn
         .rsplit_once(":secret:")
         .map_or(secret_arn, |(_, name)| name)
         .to_owned()
+}
+
+/// A version may still carry `key_name_prefix` (an earlier release let it choose the prefix):
+/// only this secret's own prefix is accepted there. Another value is refused rather than ignored,
+/// so that an operator who relied on it learns the keys are named differently now, and a secret
+/// claiming another's prefix is told so.
+fn check_claimed_prefix(current: &SecretDocument, prefix: &str) -> Result<(), TargetError> {
+    match current.optional_str(NAME_PREFIX_FIELD) {
+        Ok(None) => Ok(()),
+        Ok(Some(claimed)) if claimed == prefix => Ok(()),
+        Ok(Some(claimed)) => Err(TargetError::invalid_secret(format!(
+            "AWSCURRENT version: {NAME_PREFIX_FIELD} {claimed:?} is not this secret's key name \
+             prefix {prefix:?}: the keys of a secret are named after the secret itself (its ARN), \
+             so that no secret can claim another's keys; remove {NAME_PREFIX_FIELD} from the \
+             secret. Nothing was changed"
+        ))),
+        Err(problem) => Err(TargetError::invalid_secret(format!(
+            "AWSCURRENT version: {problem}"
+        ))),
+    }
 }
 
 async fn admin_key(store: &dyn SecretStore, arn: &str) -> Result<SecretString, RotationError> {
@@ -145,9 +170,9 @@ struct HttpSession {
     shared: Arc<Shared>,
     /// The key that issues, lists and revokes.
     admin_key: SecretString,
-    /// `<prefix>-`: the names of this secret's keys start with it.
-    prefix: String,
-    /// `<prefix>-<token>`: the name of the key of the rotation in progress.
+    /// `<secret>:`: the names of this secret's keys start with it, and no other secret's.
+    namespace: String,
+    /// `<secret>:<token>`: the name of the key of the rotation in progress.
     key_name: String,
     token: String,
 }
@@ -272,29 +297,29 @@ impl ProviderSession for HttpSession {
         };
         let mut keys = Vec::new();
         for item in items {
-            let Some(name) = item
+            // A key without a name was not issued by this function.
+            let name = item
                 .pointer(&self.config().list_name_pointer)
-                .and_then(Value::as_str)
-            else {
-                // A key without a name was not issued by this function.
-                continue;
-            };
-            if !name.starts_with(&self.prefix) {
-                continue;
-            }
-            let id = item
+                .and_then(Value::as_str);
+            let this_secret = name.is_some_and(|name| name.starts_with(&self.namespace));
+            let Some(id) = item
                 .pointer(&self.config().list_id_pointer)
                 .and_then(id_text)
-                .ok_or_else(|| {
-                    TargetError::rejected(format!(
+            else {
+                if this_secret {
+                    return Err(TargetError::rejected(format!(
                         "{what} at {}: key {name:?} has no id at {:?}",
                         self.place(),
                         self.config().list_id_pointer
-                    ))
-                })?;
+                    )));
+                }
+                // Nothing can be done with another key that has no id; it is no concern here.
+                continue;
+            };
             keys.push(LiveKey {
                 id,
-                this_rotation: name == self.key_name,
+                this_secret,
+                this_rotation: name == Some(self.key_name.as_str()),
             });
         }
         Ok(keys)
@@ -353,15 +378,21 @@ impl ProviderSession for HttpSession {
         }
     }
 
-    async fn authenticate(&self, document: &SecretDocument) -> Result<(), TargetError> {
-        let key = secret_field(document, KEY_FIELD, "AWSPENDING version")?;
+    async fn authenticate(&self, document: &SecretDocument) -> Result<Option<String>, TargetError> {
+        let key = secret_field(document, KEY_FIELD, "the version")?;
         let path = &self.config().test_path;
         let answer = self.call(Method::GET, path, &key, None, None).await?;
-        if answer.status.is_success() {
-            Ok(())
-        } else {
-            Err(self.refused(&format!("GET {path}"), &answer, &[&key, &self.admin_key]))
+        if !answer.status.is_success() {
+            return Err(self.refused(&format!("GET {path}"), &answer, &[&key, &self.admin_key]));
         }
+        // Which key made the call, when the answer says: what binds a version's key to its id.
+        let pointer = &self.config().test_id_pointer;
+        if pointer.is_empty() {
+            return Ok(None);
+        }
+        Ok(serde_json::from_slice::<Value>(&answer.body)
+            .ok()
+            .and_then(|body| body.pointer(pointer).and_then(id_text)))
     }
 }
 
@@ -413,14 +444,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_default_prefix_is_the_secret_name_with_its_suffix() {
+    fn the_prefix_is_the_secret_name_with_its_suffix() {
         assert_eq!(
-            default_prefix(
+            secret_prefix(
                 "arn:aws:secretsmanager:eu-west-1:123456789012:secret:team/billing-AbCdEf"
             ),
             "team/billing-AbCdEf"
         );
-        assert_eq!(default_prefix("plain-name"), "plain-name");
+        assert_eq!(secret_prefix("plain-name"), "plain-name");
+    }
+
+    #[test]
+    fn no_secret_s_namespace_starts_another_s() {
+        // Secret names take letters, digits and /_+=.@- only; the suffix is Secrets Manager's.
+        let app = secret_prefix("arn:aws:secretsmanager:eu-west-1:1:secret:app-AbCdEf");
+        let longer = secret_prefix("arn:aws:secretsmanager:eu-west-1:1:secret:app-AbCdEf-x-GhIjKl");
+        let app_key = format!("{app}{NAME_SEPARATOR}00000000-0000-4000-8000-000000000001");
+        let longer_key = format!("{longer}{NAME_SEPARATOR}00000000-0000-4000-8000-000000000001");
+        assert!(!longer_key.starts_with(&format!("{app}{NAME_SEPARATOR}")));
+        assert!(!app_key.starts_with(&format!("{longer}{NAME_SEPARATOR}")));
+    }
+
+    #[test]
+    fn a_claimed_prefix_is_accepted_only_when_it_is_the_secrets_own() {
+        let document = |json: &str| SecretDocument::parse(json).expect("JSON");
+        let own = document(r#"{"api_key":"k","key_id":"1","key_name_prefix":"app-AbCdEf"}"#);
+        assert!(check_claimed_prefix(&own, "app-AbCdEf").is_ok());
+        let none = document(r#"{"api_key":"k","key_id":"1"}"#);
+        assert!(check_claimed_prefix(&none, "app-AbCdEf").is_ok());
+        let other = document(r#"{"api_key":"k","key_id":"1","key_name_prefix":"billing-XyZ123"}"#);
+        let refused = check_claimed_prefix(&other, "app-AbCdEf").expect_err("another prefix");
+        assert_eq!(refused.error_type(), "InvalidSecret");
+        assert!(
+            refused.message.contains("\"billing-XyZ123\"")
+                && refused.message.contains("\"app-AbCdEf\""),
+            "{refused}"
+        );
+        let not_text = document(r#"{"api_key":"k","key_id":"1","key_name_prefix":7}"#);
+        assert!(check_claimed_prefix(&not_text, "app-AbCdEf").is_err());
     }
 
     #[test]

@@ -1,9 +1,17 @@
-//! The rule every API-key provider follows, written once: revoke what is not current, issue one
-//! key, store it; confirm it is live; prove it authenticates.
+//! The rule every API-key provider follows, written once: prove the secret holds the current
+//! key; revoke what is this secret's and not current; issue one key, store it; confirm it is
+//! live; prove it authenticates.
 //!
 //! A key is issued by the provider, not chosen by us, and providers cap how many keys live at
 //! once, so createSecret revokes before it issues. The key of `AWSPREVIOUS` is revoked only by the
 //! next rotation's createSecret: until then clients that cached it keep working.
+//!
+//! The function's admin key (or IAM role) can revoke keys of every secret, so nothing a version
+//! says is taken on trust (the rule of [`rotation::target`]): every step first proves, with one
+//! call signed by the `AWSCURRENT` key, that the secret holds a working key ([`ApiKeyTarget`]'s
+//! `open`), and a key is revoked only when it is this secret's: the provider lists it as one of
+//! this secret's keys, or the version that records its id holds the key itself, as the
+//! provider confirms.
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +24,10 @@ use secrecy::SecretString;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveKey {
     pub id: String,
+    /// The provider's listing shows the key belongs to this secret: an HTTP provider's key named
+    /// in this secret's namespace, any access key of the IAM user the secret proved it holds.
+    /// Only these are revoked on sight.
+    pub this_secret: bool,
     /// Issued for the rotation in progress (named after its token): a createSecret that crashed
     /// after the provider issued it and before the key reached Secrets Manager.
     pub this_rotation: bool,
@@ -31,7 +43,9 @@ pub struct IssuedKey {
 #[async_trait]
 pub trait KeyProvider: Send + Sync {
     /// Opens the session one step of one secret works in, from that secret's current version
-    /// (which names the IAM user, or holds the key that administers itself).
+    /// (which names the IAM user, or holds the key that administers itself). No call is made
+    /// here; the session acts only after [`ProviderSession::authenticate`] proved the current
+    /// key.
     async fn session(
         &self,
         current: &SecretDocument,
@@ -43,6 +57,16 @@ pub trait KeyProvider: Send + Sync {
 
     /// `base` with its key replaced by `key`; every other field kept.
     fn with_key(&self, base: &SecretDocument, key: &IssuedKey) -> SecretDocument;
+
+    /// Refuses a pending version that would move the secret to another owner than the current
+    /// version's (another IAM user): `InvalidSecret` naming both.
+    fn check_same_owner(
+        &self,
+        _current: &SecretDocument,
+        _pending: &SecretDocument,
+    ) -> Result<(), TargetError> {
+        Ok(())
+    }
 }
 
 /// The provider calls of one step. Each call has its own timeout; failures name the provider and
@@ -52,7 +76,7 @@ pub trait ProviderSession: Send + Sync {
     /// Where the keys live, for messages ("IAM user alice", "https://api.example.com").
     fn place(&self) -> &str;
 
-    /// The keys of this secret that are live at the provider.
+    /// Every key live at the provider that this session can see, marked as this secret's or not.
     async fn list(&self) -> Result<Vec<LiveKey>, TargetError>;
 
     /// Issues one key for the rotation in progress. A provider that honours idempotency answers
@@ -62,10 +86,12 @@ pub trait ProviderSession: Send + Sync {
     /// Revokes a key; a key that is already gone counts as revoked.
     async fn revoke(&self, key_id: &str) -> Result<(), TargetError>;
 
-    /// Makes one call with the key `document` holds: `Rejected` when the provider refuses it.
-    async fn authenticate(&self, document: &SecretDocument) -> Result<(), TargetError>;
+    /// Makes one call with the key `document` holds: `Rejected` when the provider refuses it,
+    /// `InvalidSecret` when it answers as someone the secret may not act for. When the
+    /// provider's answer says which key made the call, its id. The first call of a session
+    /// proves the current key; the session acts on nothing before it.
+    async fn authenticate(&self, document: &SecretDocument) -> Result<Option<String>, TargetError>;
 }
-
 pub struct ApiKeyTarget {
     provider: Box<dyn KeyProvider>,
     /// How long testSecret keeps retrying a key that is rejected, for eventually consistent
@@ -83,19 +109,84 @@ impl ApiKeyTarget {
 }
 
 impl ApiKeyTarget {
-    /// `AWSPENDING`'s document and key id, with a session opened from `AWSCURRENT`: what
-    /// setSecret and testSecret both start from.
-    async fn pending_at_provider<'v>(
+    /// Opens the provider session of one step, once the secret has proven it holds the key of
+    /// its current version: one call signed with that key must succeed, and when the provider's
+    /// answer names the key (or the IAM user), it must be the one the version records. Nothing
+    /// is listed, issued or revoked before.
+    async fn open(
+        &self,
+        versions: &SecretVersions<'_>,
+    ) -> Result<(Box<dyn ProviderSession>, String), RotationError> {
+        let current = versions.current().await?;
+        let current_id = self.provider.key_id(current, "AWSCURRENT version")?;
+        let session = self.provider.session(current, versions).await?;
+        match session.authenticate(current).await {
+            Ok(None) => {}
+            Ok(Some(id)) if id == current_id => {}
+            Ok(Some(id)) => {
+                return Err(TargetError::invalid_secret(format!(
+                    "AWSCURRENT version records key {current_id}, but the key it holds is {id} \
+                     at {}: the function acts only on keys the secret proves it holds; nothing \
+                     was changed",
+                    session.place()
+                ))
+                .into())
+            }
+            Err(error) if error.kind == TargetErrorKind::Rejected => {
+                return Err(TargetError::invalid_secret(format!(
+                    "AWSCURRENT version: its key {current_id} does not authenticate at {} \
+                     ({error}); the secret must hold a working key before the function issues \
+                     or revokes keys for it; nothing was changed",
+                    session.place()
+                ))
+                .into())
+            }
+            Err(error) => return Err(error.into()),
+        }
+        Ok((session, current_id.to_owned()))
+    }
+
+    /// The pending version's key id, once the pending version is shown to keep the current
+    /// version's owner.
+    async fn pending_id<'v>(
         &self,
         versions: &'v SecretVersions<'_>,
-    ) -> Result<(&'v SecretDocument, &'v str, Box<dyn ProviderSession>), RotationError> {
+    ) -> Result<&'v str, RotationError> {
         let pending = versions.pending().await?;
-        let pending_id = self.provider.key_id(pending, "AWSPENDING version")?;
-        let session = self
-            .provider
-            .session(versions.current().await?, versions)
-            .await?;
-        Ok((pending, pending_id, session))
+        self.provider
+            .check_same_owner(versions.current().await?, pending)?;
+        Ok(self.provider.key_id(pending, "AWSPENDING version")?)
+    }
+}
+
+/// `AWSPREVIOUS`'s key, listed at the provider but not as this secret's (a first key made by
+/// hand, or one named before keys carried this secret's namespace), is revoked by id only
+/// when the provider confirms the key that version holds is that id: a version's JSON can
+/// record any id, including another secret's key.
+async fn prove_previous_holds(
+    session: &dyn ProviderSession,
+    previous: &SecretDocument,
+    previous_id: &str,
+) -> Result<(), TargetError> {
+    let refused = |why: String| {
+        TargetError::invalid_secret(format!(
+            "AWSPREVIOUS version records key {previous_id}, which {} lists but not as this \
+             secret's, and {why}; it is revoked only when the version holds that key itself. \
+             Nothing was changed: revoke it by hand if it is this secret's, or remove the \
+             version's AWSPREVIOUS label",
+            session.place()
+        ))
+    };
+    match session.authenticate(previous).await {
+        Ok(Some(id)) if id == previous_id => Ok(()),
+        Ok(Some(id)) => Err(refused(format!("the key the version holds is {id}"))),
+        Ok(None) => Err(refused(
+            "the provider's test answer does not say which key made the call".to_owned(),
+        )),
+        Err(error) if error.kind == TargetErrorKind::Unreachable => Err(error),
+        Err(error) => Err(refused(format!(
+            "the key the version holds does not authenticate ({error})"
+        ))),
     }
 }
 
@@ -106,8 +197,8 @@ impl Target for ApiKeyTarget {
         current: &SecretDocument,
         versions: &SecretVersions<'_>,
     ) -> Result<SecretDocument, RotationError> {
-        let current_id = self.provider.key_id(current, "AWSCURRENT version")?;
-        let session = self.provider.session(current, versions).await?;
+        let (session, current_id) = self.open(versions).await?;
+        let current_id = current_id.as_str();
         let live = session.list().await?;
         // Revoking cannot be undone. A duplicate invocation of this step may have issued and
         // stored the pending key since this one started: that key is not this one's to revoke.
@@ -115,11 +206,15 @@ impl Target for ApiKeyTarget {
             return Ok(SecretDocument::clone(&stored));
         }
 
-        // The previous version's key is retired by id as well as by name: a key made by hand
-        // before the first rotation does not carry this secret's name prefix.
+        // The previous version's key is retired by id when the listing does not show it as this
+        // secret's: a key made by hand before the first rotation carries any name.
         if let Some(previous) = versions.previous().await? {
             let previous_id = self.provider.key_id(previous, "AWSPREVIOUS version")?;
-            if previous_id != current_id && !live.iter().any(|k| k.id == previous_id) {
+            let listed = live.iter().find(|k| k.id == previous_id);
+            // Not listed: already revoked (by an earlier attempt of this step, or by hand).
+            // Listed as this secret's: revoked below with the others.
+            if previous_id != current_id && listed.is_some_and(|k| !k.this_secret) {
+                prove_previous_holds(&*session, previous, previous_id).await?;
                 session.revoke(previous_id).await?;
                 rotation::crash::after(crate::crash_points::KEY_REVOKED);
                 tracing::info!(
@@ -129,13 +224,13 @@ impl Target for ApiKeyTarget {
             }
         }
 
-        // Everything but the current key goes first, so that at most two keys are live once the
+        // Every other key of this secret goes first, so that at most two keys are live once the
         // new one is issued: the previous version's key and anything an older failed attempt
         // left. Keys named for this very rotation stay for now: a provider that honours
         // idempotency hands the same key back below, which is how an orphan gets adopted.
         for key in live
             .iter()
-            .filter(|k| k.id != current_id && !k.this_rotation)
+            .filter(|k| k.this_secret && k.id != current_id && !k.this_rotation)
         {
             session.revoke(&key.id).await?;
             rotation::crash::after(crate::crash_points::KEY_REVOKED);
@@ -147,7 +242,7 @@ impl Target for ApiKeyTarget {
         }
         let mut orphans: Vec<&LiveKey> = live
             .iter()
-            .filter(|k| k.id != current_id && k.this_rotation)
+            .filter(|k| k.this_secret && k.id != current_id && k.this_rotation)
             .collect();
 
         let issued = match session.issue().await {
@@ -200,10 +295,7 @@ impl Target for ApiKeyTarget {
                 return Ok(());
             }
         }
-        let session = self
-            .provider
-            .session(versions.current().await?, versions)
-            .await?;
+        let (session, _) = self.open(versions).await?;
         session.revoke(id).await?;
         tracing::info!(
             "createSecret: revoked key {id} at {}: a duplicate invocation stored its own first",
@@ -215,7 +307,8 @@ impl Target for ApiKeyTarget {
     async fn apply(&self, versions: &SecretVersions<'_>) -> Result<(), RotationError> {
         // The provider made the key live when it issued it; all that is left is to confirm
         // nothing revoked it since.
-        let (_, pending_id, session) = self.pending_at_provider(versions).await?;
+        let pending_id = self.pending_id(versions).await?;
+        let (session, _) = self.open(versions).await?;
         if !session.list().await?.iter().any(|k| k.id == pending_id) {
             return Err(TargetError::rejected(format!(
                 "setSecret: the AWSPENDING key {pending_id} is not live at {}; it was revoked \
@@ -229,13 +322,24 @@ impl Target for ApiKeyTarget {
     }
 
     async fn verify(&self, versions: &SecretVersions<'_>) -> Result<(), RotationError> {
-        let (pending, pending_id, session) = self.pending_at_provider(versions).await?;
+        let pending_id = self.pending_id(versions).await?;
+        let pending = versions.pending().await?;
+        let (session, _) = self.open(versions).await?;
         let started = Instant::now();
         let mut pause = Duration::from_millis(250);
         let mut attempts = 1;
         loop {
             match session.authenticate(pending).await {
-                Ok(()) => break,
+                Ok(None) => break,
+                Ok(Some(id)) if id == pending_id => break,
+                Ok(Some(id)) => {
+                    return Err(TargetError::invalid_secret(format!(
+                        "testSecret: AWSPENDING version records key {pending_id}, but the key it \
+                         holds is {id} at {}",
+                        session.place()
+                    ))
+                    .into())
+                }
                 Err(error)
                     if error.kind == TargetErrorKind::Rejected
                         && started.elapsed() + pause <= self.test_retry =>

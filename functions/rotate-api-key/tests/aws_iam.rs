@@ -9,48 +9,15 @@ use rotation_tests::runtime_api::Invocation;
 use rotation_tests::secrets_manager::MotoSecretsManager;
 use rotation_tests::stack;
 use serde_json::json;
-use support::{caller_arn, iam_client, Fixture};
-
-/// The access key ids the user holds now.
-async fn key_ids(iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
-    iam.list_access_keys()
-        .user_name(user)
-        .send()
-        .await
-        .expect("iam:ListAccessKeys")
-        .access_key_metadata()
-        .iter()
-        .filter_map(|key| key.access_key_id().map(str::to_owned))
-        .collect()
-}
+use support::{caller_arn, iam_client, key_ids, Fixture, IamUser};
 
 #[tokio::test]
 async fn three_rotations_of_an_iam_users_access_keys() {
     let iam = iam_client().await;
-    let user = MotoSecretsManager::unique_name("svc-billing");
-    let user_arn = iam
-        .create_user()
-        .user_name(&user)
-        .path("/rotated/")
-        .send()
-        .await
-        .expect("iam:CreateUser")
-        .user()
-        .map(|user| user.arn().to_owned())
-        .expect("the user's ARN");
-    let first = iam
-        .create_access_key()
-        .user_name(&user)
-        .send()
-        .await
-        .expect("iam:CreateAccessKey");
-    let first = first.access_key().expect("a key");
-    let secret = json!({
-        "user_name": user,
-        "access_key_id": first.access_key_id(),
-        "secret_access_key": first.secret_access_key(),
-        "purpose": "kept",
-    });
+    let created = IamUser::create(&iam, "svc-billing", "/rotated/").await;
+    let (user, user_arn) = (created.name.clone(), created.arn.clone());
+    let mut secret = created.secret();
+    secret["purpose"] = json!("kept");
     let env = [
         ("API_KEY_PROVIDER".to_owned(), "aws-iam".to_owned()),
         // IAM and STS calls go to moto too.
@@ -61,8 +28,8 @@ async fn three_rotations_of_an_iam_users_access_keys() {
     ];
     let fixture = Fixture::start("iam-key", &secret, &env).await;
 
-    let mut secrets = vec![first.secret_access_key().to_owned()];
-    let mut ids = vec![first.access_key_id().to_owned()];
+    let mut secrets = vec![created.secret.clone()];
+    let mut ids = vec![created.key_id.clone()];
     for round in 1..=3 {
         let token = fixture.start_rotation().await;
         for step in STEPS {
@@ -112,8 +79,11 @@ async fn three_rotations_of_an_iam_users_access_keys() {
     assert!(output.contains("authenticated at IAM user"), "{output}");
 }
 
+/// The secret's key must sign as the user it names before any IAM call on that user. moto's STS
+/// answers an unknown key as `arn:aws:sts::<account>:user/moto` (AWS refuses it with
+/// `InvalidClientTokenId`); either way the secret proves nothing and is refused.
 #[tokio::test]
-async fn a_secret_naming_a_user_that_does_not_exist_fails_create_secret_with_iams_answer() {
+async fn a_secret_whose_key_does_not_sign_as_its_user_is_refused_before_any_iam_call() {
     let user = MotoSecretsManager::unique_name("nobody");
     let secret = json!({
         "user_name": user,
@@ -136,10 +106,11 @@ async fn a_secret_naming_a_user_that_does_not_exist_fails_create_secret_with_iam
         .clone()
         .failed()
         .expect("an error answer");
-    assert_eq!(error_type, "TargetRejected");
+    assert_eq!(error_type, "InvalidSecret");
     assert!(
-        message.contains(&format!("iam:ListAccessKeys for IAM user {user}"))
-            && message.contains("NoSuchEntity"),
+        message.contains(&format!("IAM user {user}"))
+            && message.contains("AKIAEXAMPLEEXAMPLE00")
+            && !message.contains("iam:"),
         "{message}"
     );
     assert_no_secret_in(

@@ -15,7 +15,9 @@ use rotation_tests::leaks::assert_no_secret_in;
 use rotation_tests::secrets_manager::MotoSecretsManager;
 use rotation_tests::stack;
 use serde_json::{json, Value};
-use support::{caller_arn, connect_moto, http_environment, http_secret, iam_client, BINARY};
+use support::{
+    caller_arn, connect_moto, http_environment, http_secret, iam_client, IamUser, BINARY,
+};
 
 const POINTS: [&str; 5] = [
     rotate_api_key::crash_points::KEY_REVOKED,
@@ -104,26 +106,9 @@ async fn the_iam_provider_converges_after_a_crash_at_every_point() {
         stack::moto().await.endpoint(),
     ));
     for point in POINTS {
-        let user = MotoSecretsManager::unique_name("svc-crash");
-        let created = iam
-            .create_user()
-            .user_name(&user)
-            .send()
-            .await
-            .expect("iam:CreateUser");
-        let user_arn = created.user().map(|u| u.arn().to_owned()).expect("an ARN");
-        let key = iam
-            .create_access_key()
-            .user_name(&user)
-            .send()
-            .await
-            .expect("iam:CreateAccessKey");
-        let key = key.access_key().expect("a key");
-        let secret = json!({
-            "user_name": user,
-            "access_key_id": key.access_key_id(),
-            "secret_access_key": key.secret_access_key(),
-        });
+        let created = IamUser::create(&iam, "svc-crash", "/").await;
+        let user_arn = created.arn.clone();
+        let secret = created.secret();
         let arn = moto
             .create_secret(
                 &MotoSecretsManager::unique_name("iam-crash"),
@@ -136,7 +121,7 @@ async fn the_iam_provider_converges_after_a_crash_at_every_point() {
         );
         let held = iam
             .list_access_keys()
-            .user_name(&user)
+            .user_name(&created.name)
             .send()
             .await
             .expect("iam:ListAccessKeys")
@@ -144,7 +129,7 @@ async fn the_iam_provider_converges_after_a_crash_at_every_point() {
             .len();
         assert_eq!(held, 2, "{point}: the current and previous keys, no orphan");
         let mut secrets = moto.field_values(&arn, "secret_access_key").await;
-        secrets.push(key.secret_access_key().to_owned());
+        secrets.push(created.secret.clone());
         assert_no_secret_in(&output, &secrets, point);
     }
 }

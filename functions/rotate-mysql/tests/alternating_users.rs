@@ -409,6 +409,31 @@ async fn a_revoke_on_the_current_account_reaches_the_clone_at_the_next_rotation(
     fixture.finish().await;
 }
 
+/// The engine's side of the suite's repeated-steps scenario, with engine `mysql` and the
+/// fixture's roles, wildcard databases, column grants and REQUIRE: with every step invoked
+/// twice, the two accounts keep identical grants, both versions read the table, and no account
+/// is left over.
+#[tokio::test]
+async fn every_step_invoked_twice_leaves_both_accounts_with_the_same_grants() {
+    let fixture = Fixture::new(Setup {
+        engine: "mysql",
+        ..Setup::default()
+    })
+    .await;
+    let mut states = Vec::new();
+    for _ in 0..2 {
+        fixture.rotate_with_every_step_twice().await;
+        for stage in ["AWSCURRENT", "AWSPREVIOUS"] {
+            fixture
+                .reads_the_table(&fixture.value_at(stage).await)
+                .await;
+        }
+        states.push((fixture.assert_same_grants().await, fixture.accounts().await));
+    }
+    assert_eq!(states[0], states[1]);
+    fixture.finish().await;
+}
+
 #[tokio::test]
 async fn a_tampered_pending_username_or_host_is_refused_and_nothing_changes() {
     let fixture = Fixture::new(Setup::default()).await;

@@ -283,3 +283,249 @@ async fn a_value_is_forgotten_once_its_version_carries_no_label() {
     cache.forget_unlabelled(&later);
     assert!(cache.is_empty());
 }
+
+/// How the stand-in holder's next testSecret goes wrong.
+#[derive(Clone, Copy)]
+enum TestTrouble {
+    /// The target cannot be reached in time (a slow or overloaded database, too many
+    /// connections): nothing is known about the pending credential.
+    Unreachable,
+    /// The step stalls until the invocation's deadline.
+    Stall,
+}
+
+/// The stand-in holder, whose next testSecret can go wrong as a real target's does, and which
+/// counts the roll-backs the protocol asks for.
+struct Troubled {
+    holder: Arc<rotation_testkit::scenarios::CredentialHolder>,
+    trouble: std::sync::Mutex<Option<TestTrouble>>,
+    roll_backs: AtomicU32,
+}
+
+impl Troubled {
+    fn new(trouble: TestTrouble) -> Self {
+        Troubled {
+            holder: Arc::default(),
+            trouble: std::sync::Mutex::new(Some(trouble)),
+            roll_backs: AtomicU32::new(0),
+        }
+    }
+}
+
+#[async_trait]
+impl rotation::Target for Troubled {
+    async fn derive_pending(
+        &self,
+        current: &rotation::SecretDocument,
+        versions: &SecretVersions<'_>,
+    ) -> Result<rotation::SecretDocument, rotation::RotationError> {
+        self.holder.derive_pending(current, versions).await
+    }
+    async fn apply(&self, versions: &SecretVersions<'_>) -> Result<(), rotation::RotationError> {
+        self.holder.apply(versions).await
+    }
+    async fn verify(&self, versions: &SecretVersions<'_>) -> Result<(), rotation::RotationError> {
+        let trouble = self
+            .trouble
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match trouble {
+            Some(TestTrouble::Unreachable) => Err(rotation::TargetError::unreachable(
+                "connection to db.internal:5432 as app (verify-full): timed out after 5 s",
+            )
+            .into()),
+            Some(TestTrouble::Stall) => {
+                tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+                self.holder.verify(versions).await
+            }
+            None => self.holder.verify(versions).await,
+        }
+    }
+    async fn roll_back(
+        &self,
+        versions: &SecretVersions<'_>,
+    ) -> Result<rotation::target::RollBack, rotation::RotationError> {
+        self.roll_backs.fetch_add(1, Ordering::Relaxed);
+        self.holder.roll_back(versions).await
+    }
+}
+
+/// testSecret goes wrong with `trouble` after createSecret and setSecret; whatever the step
+/// answers, AWSPENDING and the target must be exactly as setSecret left them, and the service's
+/// retry of testSecret must finish the rotation. Returns the failed step's error.
+async fn test_secret_in_trouble_leaves_the_rotation_for_a_retry(
+    trouble: TestTrouble,
+) -> rotation::RotationError {
+    let harness = InMemoryHarness::default();
+    let arn = harness.create_secret(&initial_secret().to_string()).await;
+    let token = harness.start_rotation(&arn).await;
+    let target = Arc::new(Troubled::new(trouble));
+    let rotation = rotation::Rotation::new(harness.store(), target.clone());
+    let event = |step: &str| json!({"Step": step, "SecretId": arn, "ClientRequestToken": token});
+    for step in ["createSecret", "setSecret"] {
+        rotation.handle(&event(step)).await.expect(step);
+    }
+    let applied = target.holder.accepted_password();
+    let labels = harness.store.labels(&arn);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(200);
+    let error = rotation
+        .handle_until(&event("testSecret"), Some(deadline))
+        .await
+        .expect_err("testSecret fails");
+    assert!(error.is_transient(), "a retry may succeed: {error}");
+    assert_eq!(target.roll_backs.load(Ordering::Relaxed), 0, "no roll-back");
+    assert_eq!(
+        target.holder.accepted_password(),
+        applied,
+        "the target still accepts the pending password"
+    );
+    assert_eq!(
+        harness.store.labels(&arn),
+        labels,
+        "AWSPENDING stays on the pending version"
+    );
+
+    for step in ["testSecret", "finishSecret"] {
+        rotation.handle(&event(step)).await.expect(step);
+    }
+    assert_eq!(harness.store.labels(&arn)[&token], vec!["AWSCURRENT"]);
+    error
+}
+
+#[tokio::test]
+async fn a_test_secret_that_cannot_reach_the_target_rolls_nothing_back_and_a_retry_finishes() {
+    let error =
+        test_secret_in_trouble_leaves_the_rotation_for_a_retry(TestTrouble::Unreachable).await;
+    assert_eq!(error.error_type(), "TargetUnreachable");
+    let message = error.to_string();
+    assert!(
+        message.contains("timed out after 5 s") && message.contains("nothing rolled back"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_test_secret_that_runs_out_of_time_rolls_nothing_back_and_a_retry_finishes() {
+    let error = test_secret_in_trouble_leaves_the_rotation_for_a_retry(TestTrouble::Stall).await;
+    assert_eq!(error.error_type(), "OutOfTime");
+}
+
+#[tokio::test]
+async fn a_rejected_pending_credential_is_rolled_back_and_nothing_of_the_rotation_is_kept() {
+    let harness = InMemoryHarness::default();
+    let scenario = Scenario::new(&harness).await;
+    let token = harness.start_rotation(&scenario.arn).await;
+    for step in ["createSecret", "setSecret"] {
+        scenario.step(step, &token).await.expect(step);
+    }
+    assert!(
+        !scenario.rotation.cache().is_empty(),
+        "values kept for the next step"
+    );
+    scenario.holder.fail_next_test();
+    let error = scenario
+        .step("testSecret", &token)
+        .await
+        .expect_err("rejected");
+    assert_eq!(error.error_type(), "TargetRejected");
+    assert!(error.to_string().contains("rolled back"), "{error}");
+    assert!(
+        scenario.rotation.cache().is_empty(),
+        "the abandoned rotation's values are dropped"
+    );
+}
+
+#[tokio::test]
+async fn nothing_of_a_rotation_stays_in_the_process_once_it_finished() {
+    let harness = InMemoryHarness::default();
+    let scenario = Scenario::new(&harness).await;
+    let token = harness.start_rotation(&scenario.arn).await;
+    for step in ["createSecret", "setSecret", "testSecret"] {
+        scenario.step(step, &token).await.expect(step);
+        assert!(
+            !scenario.rotation.cache().is_empty(),
+            "{step}: kept for the next step"
+        );
+    }
+    scenario.step("finishSecret", &token).await.expect("finish");
+    assert!(scenario.rotation.cache().is_empty(), "dropped at the end");
+
+    // A retried step of the finished rotation keeps nothing either.
+    scenario.step("setSecret", &token).await.expect("a no-op");
+    assert!(scenario.rotation.cache().is_empty());
+}
+
+#[tokio::test]
+async fn a_step_of_another_secret_drops_the_first_secrets_values_before_its_first_call() {
+    let harness = InMemoryHarness::default();
+    let store = harness.store.clone();
+    let holder = Arc::new(rotation_testkit::scenarios::CredentialHolder::default());
+    let rotation = rotation::Rotation::new(harness.store(), holder);
+    let first = harness.create_secret(&initial_secret().to_string()).await;
+    let second = harness.create_secret(&initial_secret().to_string()).await;
+    let first_token = harness.start_rotation(&first).await;
+    let second_token = harness.start_rotation(&second).await;
+    let event = |arn: &str, token: &str, step: &str| json!({"Step": step, "SecretId": arn, "ClientRequestToken": token});
+    for step in ["createSecret", "setSecret"] {
+        rotation
+            .handle(&event(&first, &first_token, step))
+            .await
+            .expect(step);
+    }
+    assert!(!rotation.cache().is_empty());
+
+    // The second secret's step fails at its very first call: by then nothing of the first
+    // secret is held any more.
+    store.fail_next("DescribeSecret", StoreErrorKind::Transient);
+    let failed = rotation
+        .handle(&event(&second, &second_token, "createSecret"))
+        .await;
+    assert!(failed.is_err());
+    assert!(
+        rotation.cache().is_empty(),
+        "{:?}",
+        rotation.cache().version_ids()
+    );
+
+    rotation
+        .handle(&event(&second, &second_token, "createSecret"))
+        .await
+        .expect("createSecret");
+    let second_versions = store.labels(&second);
+    for version_id in rotation.cache().version_ids() {
+        assert!(
+            second_versions.contains_key(&version_id),
+            "{version_id} is a version of the second secret"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_process_holds_at_most_three_values_whatever_the_number_of_secrets_it_rotates() {
+    let harness = InMemoryHarness::default();
+    let holder = Arc::new(rotation_testkit::scenarios::CredentialHolder::default());
+    let rotation = rotation::Rotation::new(harness.store(), holder);
+    let mut most = 0;
+    for _ in 0..50 {
+        let arn = harness.create_secret(&initial_secret().to_string()).await;
+        // Two rotations, so that the secret has a previous version too, and a third left
+        // unfinished: its values would stay for good if the process kept every secret's.
+        for round in 0..3 {
+            let token = harness.start_rotation(&arn).await;
+            let steps = if round < 2 {
+                &rotation_testkit::scenarios::STEPS[..]
+            } else {
+                &rotation_testkit::scenarios::STEPS[..3]
+            };
+            for step in steps {
+                let event = json!({"Step": step, "SecretId": arn, "ClientRequestToken": token});
+                rotation.handle(&event).await.expect(step);
+                most = most.max(rotation.cache().len());
+            }
+        }
+    }
+    assert!(most <= 3, "at most current, pending and previous: {most}");
+    assert!(!rotation.cache().is_empty() && rotation.cache().len() <= 3);
+}

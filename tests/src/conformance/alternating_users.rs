@@ -4,10 +4,10 @@
 
 use serde_json::json;
 
-use super::{assert_rotated, Alternating, DatabaseUnderTest, Fixture, Logins};
+use super::{
+    assert_rotated, template_secret, unique, Alternating, DatabaseUnderTest, Fixture, Logins,
+};
 use crate::crash_matrix::Credentials;
-use crate::orchestrator::STEPS;
-use crate::runtime_api::Invocation;
 use crate::secrets_manager::MotoSecretsManager;
 use crate::stack;
 
@@ -69,22 +69,7 @@ pub async fn every_alternating_users_step_invoked_twice_leaves_the_same_end_stat
     let users = [alternating.user.name.clone(), alternating.clone_name()];
     let mut states = Vec::new();
     for round in 0..2 {
-        let old_token = fixture.version_with("AWSCURRENT").await.expect("current");
-        let token = fixture.moto.start_rotation(&fixture.arn).await;
-        for step in STEPS {
-            for attempt in 0..2 {
-                let record = fixture
-                    .orchestrator()
-                    .invoke(&fixture.arn, &token, step)
-                    .await;
-                assert!(
-                    matches!(record.invocation, Invocation::Succeeded(_)),
-                    "round {round}, {step} attempt {attempt}: {:?}",
-                    record.invocation
-                );
-            }
-        }
-        assert_rotated(&fixture.labels().await, &token, &old_token);
+        fixture.rotate_with_every_step_twice().await;
         for stage in ["AWSCURRENT", "AWSPREVIOUS"] {
             let version = fixture.value_at(stage).await;
             assert!(
@@ -97,6 +82,16 @@ pub async fn every_alternating_users_step_invoked_twice_leaves_the_same_end_stat
     assert_eq!(states[0], states[1]);
     fixture.stop().await;
     alternating.drop(database).await;
+}
+
+/// Rotates and returns setSecret's refusal, checked to be `InvalidSecret`.
+async fn rotation_refused_at_set_secret(fixture: &Fixture<'_>) -> String {
+    let record = fixture.rotate().await;
+    let failed = record.failure().expect("refused");
+    assert_eq!(failed.step, "setSecret");
+    let (error_type, message) = failed.invocation.clone().failed().expect("an error");
+    assert_eq!(error_type, "InvalidSecret", "{message}");
+    message
 }
 
 /// Whoever can write the secret tries to have the master's password changed through a pending
@@ -123,12 +118,7 @@ pub async fn a_pending_username_other_than_the_alternate_is_refused_and_nothing_
         )
     );
     assert_eq!(database.privileges(&involved).await, before);
-    assert!(
-        Logins(database)
-            .work(&json!({"username": alternating.master, "password": alternating.master_password}))
-            .await,
-        "the master's password is unchanged"
-    );
+    alternating.assert_master_logs_in(database).await;
     fixture.stop().await;
     alternating.drop(database).await;
 }
@@ -158,11 +148,7 @@ pub async fn a_master_on_another_host_is_refused_without_any_change(
     let involved = [alternating.user.name.clone(), alternating.clone_name()];
     let before = database.privileges(&involved).await;
 
-    let record = fixture.rotate().await;
-    let failed = record.failure().expect("refused");
-    assert_eq!(failed.step, "setSecret");
-    let (error_type, message) = failed.invocation.clone().failed().expect("an error");
-    assert_eq!(error_type, "InvalidSecret", "{message}");
+    let message = rotation_refused_at_set_secret(&fixture).await;
     assert_eq!(
         message,
         format!(
@@ -172,5 +158,48 @@ pub async fn a_master_on_another_host_is_refused_without_any_change(
     );
     assert_eq!(database.privileges(&involved).await, before);
     fixture.stop().await;
+    alternating.drop(database).await;
+}
+
+/// Whoever can write a secret holds an account named after the master's alternate
+/// (`<master>_clone`) and writes it a secret whose `masterarn` is the master's own: the
+/// alternate user would be the master, whose password and privileges the function would then
+/// change. Refused before any statement as the master; the master is exactly as before.
+pub async fn a_secret_whose_alternate_user_is_the_master_is_refused_and_the_master_is_untouched(
+    database: &dyn DatabaseUnderTest,
+) {
+    let moto = MotoSecretsManager::connect(&stack::moto().await.endpoint()).await;
+    let alternating = Alternating::create(database, &moto, "am").await;
+    let attacker = format!("{}_clone", alternating.master);
+    let attacker_password = "attacker-Passw0rd-1";
+    database.create_user(&attacker, attacker_password).await;
+    let mut secret = template_secret(
+        database,
+        database.engines()[0],
+        &attacker,
+        attacker_password,
+    )
+    .await;
+    secret["masterarn"] = json!(alternating.master_arn);
+    let arn = moto
+        .create_secret(&unique("db-attack"), &secret.to_string())
+        .await;
+    let env = super::environment(database, &moto, &[STRATEGY]).await;
+    let fixture = Fixture::launch(database, moto, arn, env).await;
+    let involved = [alternating.master.clone(), attacker.clone()];
+    let before = database.privileges(&involved).await;
+
+    let message = rotation_refused_at_set_secret(&fixture).await;
+    assert!(
+        message.starts_with(&format!(
+            "Attempting to modify user {} which is the master user of secret {}",
+            alternating.master, alternating.master_arn
+        )),
+        "{message}"
+    );
+    assert_eq!(database.privileges(&involved).await, before);
+    alternating.assert_master_logs_in(database).await;
+    fixture.stop().await;
+    database.drop_user(&attacker).await;
     alternating.drop(database).await;
 }

@@ -139,6 +139,9 @@ async fn fault_then_retry(
     }
     let fixture = Fixture::start(database, &secret, &[("CONNECT_TIMEOUT_SECONDS", "1")]).await;
     let orchestrator = fixture.orchestrator();
+    // A refused or delayed connection never reaches the server: the password cannot change.
+    let never_reaches_the_server =
+        matches!(fault, ConnectionFault::Refuse | ConnectionFault::Delay(_));
     proxy.fail_connections(100, fault);
     let token = fixture.moto.start_rotation(&fixture.arn).await;
     let created = orchestrator
@@ -154,6 +157,13 @@ async fn fault_then_retry(
         message.contains(&format!("{}:{}", server.host, proxy.port())),
         "{what}: names the server: {message}"
     );
+    if never_reaches_the_server {
+        assert_eq!(
+            database.login(&user.name, &user.password).await,
+            Login::Ok,
+            "{what}: the password is unchanged"
+        );
+    }
     proxy.heal();
     orchestrator
         .run_steps(&fixture.arn, token)
@@ -198,4 +208,63 @@ pub async fn a_connection_cut_after_the_password_statement_is_finished_by_the_re
     let proxy = database_proxy(database).await;
     let cut = ConnectionFault::CutAfter(database.password_statement().to_owned());
     fault_then_retry(database, &proxy, "cut mid-statement", false, cut).await;
+}
+
+/// testSecret cannot reach the database in time (a slow or overloaded server): that says
+/// nothing about the pending password, so nothing is rolled back. `AWSPENDING` and the database
+/// stay as setSecret left them, and Secrets Manager's retry of testSecret finishes the
+/// rotation. (A rejected password is rolled back: the single-user suite shows it.)
+pub async fn a_test_secret_that_times_out_rolls_nothing_back_and_the_retry_finishes_the_rotation(
+    database: &dyn DatabaseUnderTest,
+) {
+    let proxy = database_proxy(database).await;
+    let user = User::create(database, "db_slow_test").await;
+    let mut secret =
+        template_secret(database, database.engines()[0], &user.name, &user.password).await;
+    secret["port"] = json!(proxy.port());
+    let fixture = Fixture::start(database, &secret, &[("CONNECT_TIMEOUT_SECONDS", "1")]).await;
+    let orchestrator = fixture.orchestrator();
+    let token = fixture.moto.start_rotation(&fixture.arn).await;
+    for step in ["createSecret", "setSecret"] {
+        let record = orchestrator.invoke(&fixture.arn, &token, step).await;
+        assert!(record.invocation.clone().succeeded().is_ok(), "{step}");
+    }
+    let pending = fixture.password_at("AWSPENDING").await;
+
+    proxy.fail_connections(100, ConnectionFault::Delay(Duration::from_secs(3)));
+    let tested = orchestrator
+        .invoke(&fixture.arn, &token, "testSecret")
+        .await;
+    assert!(tested.duration < STEP_BOUND, "{:?}", tested.duration);
+    let (error_type, message) = tested.invocation.failed().expect("testSecret fails");
+    assert_eq!(error_type, "TargetUnreachable", "{message}");
+    assert!(message.contains("nothing rolled back"), "{message}");
+    proxy.heal();
+
+    assert_eq!(
+        fixture.version_with("AWSPENDING").await.as_deref(),
+        Some(token.as_str()),
+        "AWSPENDING is still the rotation's"
+    );
+    assert_eq!(
+        database.login(&user.name, &pending).await,
+        Login::Ok,
+        "the database still holds the pending password"
+    );
+    assert_eq!(
+        database.login(&user.name, &user.password).await,
+        Login::Rejected
+    );
+    let old_token = fixture.version_with("AWSCURRENT").await.expect("current");
+    for step in ["testSecret", "finishSecret"] {
+        let record = orchestrator.invoke(&fixture.arn, &token, step).await;
+        assert!(
+            record.invocation.clone().succeeded().is_ok(),
+            "retried {step}"
+        );
+    }
+    super::assert_rotated(&fixture.labels().await, &token, &old_token);
+    assert_eq!(fixture.password_at("AWSCURRENT").await, pending);
+    fixture.stop().await;
+    user.drop(database).await;
 }

@@ -310,6 +310,27 @@ impl<'d> Fixture<'d> {
         message
     }
 
+    /// One rotation with every step invoked twice, as Secrets Manager may: each invocation
+    /// succeeds, and the labels end as after single invocations.
+    pub async fn rotate_with_every_step_twice(&self) {
+        let old_token = self.version_with("AWSCURRENT").await.expect("current");
+        let token = self.moto.start_rotation(&self.arn).await;
+        for step in crate::orchestrator::STEPS {
+            for attempt in 0..2 {
+                let record = self.orchestrator().invoke(&self.arn, &token, step).await;
+                assert!(
+                    matches!(
+                        record.invocation,
+                        crate::runtime_api::Invocation::Succeeded(_)
+                    ),
+                    "{step} attempt {attempt}: {:?}",
+                    record.invocation
+                );
+            }
+        }
+        assert_rotated(&self.labels().await, &token, &old_token);
+    }
+
     pub fn output(&self) -> String {
         self.function.output()
     }
@@ -448,6 +469,16 @@ impl Alternating {
         }
     }
 
+    /// The master's password is the one its secret holds: no rotation changed it.
+    pub async fn assert_master_logs_in(&self, database: &dyn DatabaseUnderTest) {
+        assert!(
+            Logins(database)
+                .work(&json!({"username": self.master, "password": self.master_password}))
+                .await,
+            "the master's password is unchanged"
+        );
+    }
+
     pub fn clone_name(&self) -> String {
         format!("{}_clone", self.user.name)
     }
@@ -477,6 +508,7 @@ macro_rules! database_conformance {
             alternating_users::every_alternating_users_step_invoked_twice_leaves_the_same_end_state,
             alternating_users::a_pending_username_other_than_the_alternate_is_refused_and_nothing_changes,
             alternating_users::a_master_on_another_host_is_refused_without_any_change,
+            alternating_users::a_secret_whose_alternate_user_is_the_master_is_refused_and_the_master_is_untouched,
             crash::single_user_converges_after_a_crash_at_every_point,
             crash::alternating_users_converge_after_a_crash_at_every_point,
             crash::duplicate_invocations_of_every_step_leave_one_correct_end_state,
@@ -490,6 +522,7 @@ macro_rules! database_conformance {
             faults::a_secrets_manager_that_answers_too_late_fails_the_step_within_its_bound,
             faults::refused_and_slow_connections_are_classified_and_the_retry_finishes_the_rotation,
             faults::a_connection_cut_after_the_password_statement_is_finished_by_the_retry,
+            faults::a_test_secret_that_times_out_rolls_nothing_back_and_the_retry_finishes_the_rotation,
             tls::verified_tls_with_the_stack_ca_succeeds_and_the_log_names_the_tls_mode,
             tls::a_wrong_ca_fails_with_a_clear_unreachable_error_and_no_plaintext_attempt,
             tls::a_host_name_the_certificate_does_not_list_fails_without_a_plaintext_attempt,

@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 use super::*;
 
 const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
-/// The name prefix of the rotated secret's keys; another secret's keys use another one.
+/// The namespace of the rotated secret's keys (`app:<token>`); another secret's keys use another
+/// one.
 const PREFIX: &str = "app";
 
 #[derive(Default)]
@@ -26,6 +27,7 @@ struct State {
     /// Live keys: id → (name, secret).
     live: BTreeMap<String, (String, String)>,
     issued: u32,
+    revoked: u32,
     idempotent: bool,
     /// Idempotency key → the key first issued for it.
     replays: BTreeMap<String, (String, String)>,
@@ -98,6 +100,19 @@ struct FakeSession {
     fake: Arc<Fake>,
     name: String,
     token: String,
+    /// Set by the first authentication, which proves the current key: the provider refuses to
+    /// be acted on before, as the rule requires.
+    proven: std::sync::atomic::AtomicBool,
+}
+
+impl FakeSession {
+    fn check_proven(&self) -> Result<(), TargetError> {
+        if self.proven.load(std::sync::atomic::Ordering::Relaxed) {
+            Ok(())
+        } else {
+            panic!("the fake provider was acted on before the current key was proven")
+        }
+    }
 }
 
 #[async_trait]
@@ -109,8 +124,9 @@ impl KeyProvider for FakeProvider {
     ) -> Result<Box<dyn ProviderSession>, RotationError> {
         Ok(Box::new(FakeSession {
             fake: self.0.clone(),
-            name: format!("{PREFIX}-{}", versions.token()),
+            name: format!("{PREFIX}:{}", versions.token()),
             token: versions.token().to_owned(),
+            proven: Default::default(),
         }))
     }
 
@@ -135,6 +151,7 @@ impl ProviderSession for FakeSession {
     }
 
     async fn list(&self) -> Result<Vec<LiveKey>, TargetError> {
+        self.check_proven()?;
         // Lets a concurrent invocation run in between, as a network call would.
         tokio::task::yield_now().await;
         Ok(self
@@ -142,24 +159,27 @@ impl ProviderSession for FakeSession {
             .state()
             .live
             .iter()
-            .filter(|(_, (name, _))| name.starts_with(&format!("{PREFIX}-")))
             .map(|(id, (name, _))| LiveKey {
                 id: id.clone(),
+                this_secret: name.starts_with(&format!("{PREFIX}:")),
                 this_rotation: *name == self.name,
             })
             .collect())
     }
 
     async fn issue(&self) -> Result<IssuedKey, TargetError> {
+        self.check_proven()?;
         // Lets a concurrent invocation run in between, as a network call would.
         tokio::task::yield_now().await;
         self.fake.issue_as(&self.name, &self.token)
     }
 
     async fn revoke(&self, key_id: &str) -> Result<(), TargetError> {
+        self.check_proven()?;
         // Lets a concurrent invocation run in between, as a network call would.
         tokio::task::yield_now().await;
         let mut state = self.fake.state();
+        state.revoked += 1;
         state.live.remove(key_id);
         if std::mem::take(&mut state.lose_next_revoke_answer) {
             return Err(TargetError::unreachable("connection reset"));
@@ -167,25 +187,30 @@ impl ProviderSession for FakeSession {
         Ok(())
     }
 
-    async fn authenticate(&self, document: &SecretDocument) -> Result<(), TargetError> {
+    async fn authenticate(&self, document: &SecretDocument) -> Result<Option<String>, TargetError> {
         let key = document
             .required_secret("api_key")
             .map_err(|problem| TargetError::invalid_secret(problem.to_string()))?;
         let mut state = self.fake.state();
-        state.authentications += 1;
-        if state.reject_authentications > 0 {
-            state.reject_authentications -= 1;
-            return Err(TargetError::rejected("401 Unauthorized"));
+        // The first call proves the current key; the trouble steered by a test is for the
+        // pending one.
+        if self.proven.load(std::sync::atomic::Ordering::Relaxed) {
+            state.authentications += 1;
+            if state.reject_authentications > 0 {
+                state.reject_authentications -= 1;
+                return Err(TargetError::rejected("401 Unauthorized"));
+            }
         }
-        if state
+        let id = state
             .live
-            .values()
-            .any(|(_, secret)| secret == key.expose_secret())
-        {
-            Ok(())
-        } else {
-            Err(TargetError::rejected("401 Unauthorized"))
-        }
+            .iter()
+            .find(|(_, (_, secret))| secret == key.expose_secret())
+            .map(|(id, _)| id.clone())
+            .ok_or_else(|| TargetError::rejected("401 Unauthorized"))?;
+        self.proven
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        // The fake says which key called, as the reference provider's `GET /whoami` does.
+        Ok(Some(id))
     }
 }
 
@@ -199,7 +224,7 @@ struct Bench {
 
 impl Bench {
     fn new(test_retry: Duration) -> Bench {
-        Self::with_first_key(test_retry, &format!("{PREFIX}-initial"))
+        Self::with_first_key(test_retry, &format!("{PREFIX}:initial"))
     }
 
     /// A secret whose first key, made before any rotation, is named `first_key_name`.
@@ -340,7 +365,7 @@ async fn a_lost_issue_answer_is_adopted_when_the_provider_honours_idempotency() 
     assert!(lost.is_err(), "the first attempt fails as if it crashed");
     bench.steps(&token, &STEPS).await;
 
-    let name = format!("{PREFIX}-{token}");
+    let name = format!("{PREFIX}:{token}");
     let named: Vec<String> = bench
         .fake
         .live_names()
@@ -425,7 +450,7 @@ async fn keys_of_other_secrets_at_the_same_provider_are_never_revoked() {
     let mut bench = Bench::new(Duration::ZERO);
     let other = bench
         .fake
-        .issue_as("billing-token", "billing")
+        .issue_as("billing:token", "billing")
         .expect("another secret's key");
     bench.rotate().await;
     bench.rotate().await;
@@ -506,4 +531,101 @@ async fn duplicate_create_secrets_leave_one_pending_key_and_no_orphan() {
     let live: Vec<String> = bench.fake.state().live.keys().cloned().collect();
     assert_eq!(live.len(), 2, "the new key and the previous one: {live:?}");
     assert!(live.contains(&bench.key_id_of(&token)));
+}
+
+/// Another secret's key at the same provider, named in that secret's namespace.
+fn victims_key(bench: &Bench) -> IssuedKey {
+    bench
+        .fake
+        .issue_as("billing:00000000-0000-4000-8000-00000000b111", "billing")
+        .expect("another secret's key")
+}
+
+#[tokio::test]
+async fn a_key_id_planted_in_previous_is_refused_and_nothing_is_revoked() {
+    let mut bench = Bench::new(Duration::ZERO);
+    bench.rotate().await;
+    let victim = victims_key(&bench);
+    // Someone who may write this secret stores a version recording the victim's key id with a
+    // key of their own, then the genuine value again: the planted one becomes AWSPREVIOUS.
+    let current = bench.value(&bench.version_with("AWSCURRENT"));
+    let mut planted = current.clone();
+    planted["key_id"] = json!(victim.id);
+    bench
+        .store
+        .put_current(&bench.arn, "planted", &planted.to_string());
+    bench
+        .store
+        .put_current(&bench.arn, "genuine-again", &current.to_string());
+    let issued = bench.fake.state().issued;
+    let revoked = bench.fake.state().revoked;
+
+    let token = bench.start();
+    let error = bench
+        .step("createSecret", &token)
+        .await
+        .expect_err("refused");
+    assert_eq!(error.error_type(), "InvalidSecret");
+    let message = error.to_string();
+    let genuine_id = current["key_id"].as_str().expect("an id");
+    assert!(
+        message.contains("AWSPREVIOUS")
+            && message.contains(&victim.id)
+            && message.contains(genuine_id),
+        "names the recorded id and the key the version holds: {message}"
+    );
+    assert!(bench.fake.is_live(&victim.id), "the victim's key is live");
+    assert_eq!(bench.fake.state().issued, issued, "nothing issued");
+    assert_eq!(bench.fake.state().revoked, revoked, "nothing revoked");
+}
+
+#[tokio::test]
+async fn a_current_version_whose_key_does_not_authenticate_is_refused_before_anything_changes() {
+    let mut bench = Bench::new(Duration::ZERO);
+    bench.rotate().await;
+    let victim = victims_key(&bench);
+    let mut current = bench.value(&bench.version_with("AWSCURRENT"));
+    current["api_key"] = json!("not-a-live-key");
+    bench
+        .store
+        .put_current(&bench.arn, "broken", &current.to_string());
+    let issued = bench.fake.state().issued;
+    let revoked = bench.fake.state().revoked;
+
+    let token = bench.start();
+    let error = bench
+        .step("createSecret", &token)
+        .await
+        .expect_err("refused");
+    assert_eq!(error.error_type(), "InvalidSecret");
+    assert!(
+        error.to_string().contains("does not authenticate"),
+        "{error}"
+    );
+    assert!(bench.fake.is_live(&victim.id));
+    assert_eq!(bench.fake.state().issued, issued);
+    assert_eq!(bench.fake.state().revoked, revoked);
+}
+
+#[tokio::test]
+async fn a_current_version_recording_another_keys_id_is_refused_before_anything_changes() {
+    let mut bench = Bench::new(Duration::ZERO);
+    bench.rotate().await;
+    let victim = victims_key(&bench);
+    let mut current = bench.value(&bench.version_with("AWSCURRENT"));
+    current["key_id"] = json!(victim.id);
+    bench
+        .store
+        .put_current(&bench.arn, "claims-victim", &current.to_string());
+    let revoked = bench.fake.state().revoked;
+
+    let token = bench.start();
+    let error = bench
+        .step("createSecret", &token)
+        .await
+        .expect_err("refused");
+    assert_eq!(error.error_type(), "InvalidSecret");
+    assert!(error.to_string().contains(&victim.id), "{error}");
+    assert!(bench.fake.is_live(&victim.id));
+    assert_eq!(bench.fake.state().revoked, revoked);
 }

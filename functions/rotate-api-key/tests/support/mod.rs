@@ -196,3 +196,63 @@ pub async fn caller_arn(access_key_id: &str, secret_access_key: &str) -> String 
         .unwrap_or_default()
         .to_owned()
 }
+
+/// An IAM user in moto with one access key, as an application's.
+pub struct IamUser {
+    pub name: String,
+    pub arn: String,
+    pub key_id: String,
+    pub secret: String,
+}
+
+impl IamUser {
+    /// A user with a unique name starting `name`, under `path`, and one access key.
+    pub async fn create(iam: &aws_sdk_iam::Client, name: &str, path: &str) -> IamUser {
+        let name = MotoSecretsManager::unique_name(name);
+        let arn = iam
+            .create_user()
+            .user_name(&name)
+            .path(path)
+            .send()
+            .await
+            .expect("iam:CreateUser")
+            .user()
+            .map(|user| user.arn().to_owned())
+            .expect("the user's ARN");
+        let created = iam
+            .create_access_key()
+            .user_name(&name)
+            .send()
+            .await
+            .expect("iam:CreateAccessKey");
+        let key = created.access_key().expect("a key");
+        IamUser {
+            name,
+            arn,
+            key_id: key.access_key_id().to_owned(),
+            secret: key.secret_access_key().to_owned(),
+        }
+    }
+
+    /// The secret JSON of the `aws-iam` provider for this user's key.
+    pub fn secret(&self) -> Value {
+        json!({
+            "user_name": self.name,
+            "access_key_id": self.key_id,
+            "secret_access_key": self.secret,
+        })
+    }
+}
+
+/// The access key ids `user` holds now.
+pub async fn key_ids(iam: &aws_sdk_iam::Client, user: &str) -> std::collections::BTreeSet<String> {
+    iam.list_access_keys()
+        .user_name(user)
+        .send()
+        .await
+        .expect("iam:ListAccessKeys")
+        .access_key_metadata()
+        .iter()
+        .filter_map(|key| key.access_key_id().map(str::to_owned))
+        .collect()
+}
