@@ -627,6 +627,75 @@ async fn a_pre_created_alternate_user_is_made_like_the_user(major: u32) {
     fixture.finish().await;
 }
 
+/// A master with neither SUPERUSER nor CREATEROLE, holding ADMIN OPTION on the user only, may
+/// grant memberships but not set another role's password. With the alternate user made by the
+/// operator and its credentials stored as `AWSPREVIOUS`, each user changes its own password and
+/// the rotations alternate.
+async fn a_master_without_createrole_lets_each_user_change_its_own_password(major: u32) {
+    let fixture = Fixture::new(major, "alternating-users").await;
+    let (user, clone) = (&fixture.user, &fixture.clone);
+    let weak = format!("{}weak_master", fixture.prefix);
+    let weak_password = stack::random_hex(16).expect("random");
+    let clone_password = stack::random_hex(16).expect("random");
+    rotation_tests::leaks::remember(&weak_password);
+    rotation_tests::leaks::remember(&clone_password);
+    superuser_runs(
+        fixture.pg,
+        &format!(
+            "CREATE ROLE {w} LOGIN NOSUPERUSER NOCREATEROLE PASSWORD '{}';
+             GRANT {u} TO {w} WITH ADMIN OPTION;
+             CREATE ROLE {c} LOGIN PASSWORD '{}';",
+            // Verifiers, so that no password reaches the statement log the test checks.
+            postgres_protocol::password::scram_sha_256(weak_password.as_bytes()),
+            postgres_protocol::password::scram_sha_256(clone_password.as_bytes()),
+            w = q(&weak),
+            u = q(user),
+            c = q(clone)
+        ),
+    )
+    .await;
+    let weak_arn = fixture
+        .moto
+        .create_secret(
+            &MotoSecretsManager::unique_name("pg-weak-master"),
+            &secret(fixture.pg, &weak, &weak_password, json!({})),
+        )
+        .await;
+    // The operator points the secret at the weak master and stores the clone's credentials
+    // as the version before the current one.
+    let mut current = fixture.value("AWSCURRENT").await;
+    current["masterarn"] = json!(weak_arn);
+    let mut previous = current.clone();
+    previous["username"] = json!(clone);
+    previous["password"] = json!(clone_password);
+    for (version, stage) in [(&current, "AWSCURRENT"), (&previous, "AWSPREVIOUS")] {
+        fixture
+            .moto
+            .client()
+            .put_secret_value()
+            .secret_id(&fixture.arn)
+            .secret_string(version.to_string())
+            .version_stages(stage)
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("PutSecretValue {stage}: {error}"));
+    }
+    assert_eq!(fixture.value("AWSPREVIOUS").await["username"], json!(clone));
+
+    for (round, expected) in [clone, user, clone].into_iter().enumerate() {
+        fixture.rotate().await.expect_success();
+        let current = fixture.value("AWSCURRENT").await;
+        assert_eq!(current["username"], json!(expected), "round {round}");
+        assert!(fixture.logs_in(&current).await, "round {round}: current");
+        let previous = fixture.value("AWSPREVIOUS").await;
+        assert!(fixture.logs_in(&previous).await, "round {round}: previous");
+    }
+    assert!(fixture.memberships(clone).await.contains_key(user.as_str()));
+    let output = fixture.function.output();
+    assert!(output.contains("will change its own password"), "{output}");
+    fixture.finish().await;
+}
+
 /// The suite for one server: `$module` names the version and whether it runs with TLS.
 macro_rules! on_postgres {
     ($module:ident, $major:literal) => {
@@ -669,6 +738,12 @@ macro_rules! on_postgres {
             #[tokio::test]
             async fn a_pre_created_alternate_user_is_made_like_the_user() {
                 super::a_pre_created_alternate_user_is_made_like_the_user($major).await;
+            }
+
+            #[tokio::test]
+            async fn a_master_without_createrole_lets_each_user_change_its_own_password() {
+                super::a_master_without_createrole_lets_each_user_change_its_own_password($major)
+                    .await;
             }
 
             #[tokio::test]
