@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::config::Environment;
 use crate::error::RotationError;
+use crate::metrics::StepMetrics;
 use crate::protocol::Rotation;
 use crate::store::aws::AwsSecretStore;
 use crate::store::SecretStore;
@@ -41,7 +42,19 @@ where
         Ok(target) => target,
         Err(error) => return serve_configuration_error(error).await,
     };
-    let rotation = Rotation::new(start_up.store.clone(), target);
+    let binary = std::env::args()
+        .next()
+        .and_then(|path| {
+            std::path::Path::new(&path)
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "rotation".to_owned());
+    let metrics = match StepMetrics::from_environment(&start_up.env, &binary) {
+        Ok(metrics) => metrics,
+        Err(error) => return serve_configuration_error(error.into()).await,
+    };
+    let rotation = Rotation::new(start_up.store.clone(), target).with_metrics(metrics);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let rotation = &rotation;
         let deadline = step_deadline(event.context.deadline);

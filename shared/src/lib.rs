@@ -17,6 +17,7 @@ pub mod crash;
 pub mod error;
 pub mod lambda;
 pub mod logging;
+pub mod metrics;
 pub mod password;
 pub mod protocol;
 pub mod store;

@@ -30,6 +30,7 @@ use serde_json::Value;
 
 use crate::error::RotationError;
 use crate::event::{RotationEvent, Step};
+use crate::metrics::StepMetrics;
 use crate::store::{SecretDescription, SecretStore, StagingLabel, StoreErrorKind};
 use crate::target::{RollBack, Target, TargetError, TargetErrorKind};
 use crate::versions::{SecretVersions, VersionCache};
@@ -71,6 +72,8 @@ pub struct Rotation<T> {
     target: T,
     /// Version values read by earlier steps of this process (see [`VersionCache`]).
     cache: VersionCache,
+    /// One metric record per step, when the function writes them (Lambda always does).
+    metrics: Option<StepMetrics>,
 }
 
 impl<T: Target> Rotation<T> {
@@ -79,7 +82,14 @@ impl<T: Target> Rotation<T> {
             store,
             target,
             cache: VersionCache::default(),
+            metrics: None,
         }
+    }
+
+    /// Also writes one embedded-metric-format record per step ([`crate::metrics`]).
+    pub fn with_metrics(mut self, metrics: StepMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The values this process keeps for the rotation in progress: what the tests of the
@@ -153,6 +163,9 @@ impl<T: Target> Rotation<T> {
                 duration_ms,
                 "{step} failed: {error}"
             ),
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.emit(step, secret_arn, result.is_err(), duration_ms);
         }
         result
     }

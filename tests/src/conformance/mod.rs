@@ -504,6 +504,7 @@ macro_rules! database_conformance {
             single_user::a_secret_rotated_by_this_function_rotates_again_after_a_cold_start,
             single_user::a_failed_test_rolls_the_password_back_so_awscurrent_keeps_working,
             single_user::no_password_appears_in_the_function_output_even_at_trace_level,
+            single_user::every_step_writes_one_metric_record_and_no_secret_in_it,
             alternating_users::three_alternating_rotations_take_turns_and_both_versions_log_in,
             alternating_users::every_alternating_users_step_invoked_twice_leaves_the_same_end_state,
             alternating_users::a_pending_username_other_than_the_alternate_is_refused_and_nothing_changes,

@@ -1,6 +1,6 @@
 //! The single-user strategy: the user changes its own password.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{
     assert_no_pending, assert_rotated, rotate_and_check, template_secret, unique,
@@ -334,6 +334,69 @@ pub async fn no_password_appears_in_the_function_output_even_at_trace_level(
         );
     }
     database.assert_no_secret_in(&output, &passwords, "the function's output");
+    fixture.stop().await;
+    user.drop(database).await;
+}
+
+/// Every step writes one embedded-metric-format record beside its log line: `StepDuration` and
+/// `StepFailed` under the function and the step, in the configured namespace, with the secret's
+/// name only when asked for, and never a password.
+pub async fn every_step_writes_one_metric_record_and_no_secret_in_it(
+    database: &dyn DatabaseUnderTest,
+) {
+    let user = User::create(database, "emf").await;
+    let secret = template_secret(database, database.engines()[0], &user.name, &user.password).await;
+    let fixture = Fixture::start(
+        database,
+        &secret,
+        &[
+            ("METRICS_NAMESPACE", "Rotation/Tests"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "rotation-under-test"),
+        ],
+    )
+    .await;
+    let passwords = rotate_and_check(&fixture, &user, 1).await;
+    let mut refused = secret.clone();
+    refused["username"] = json!(database.server().await.admin);
+    refused["password"] = json!("tampered-Passw0rd-not-applied");
+    fixture.set_secret_refuses(&refused).await;
+
+    let output = fixture.output();
+    let records: Vec<Value> = output
+        .lines()
+        .filter(|line| line.contains("\"_aws\""))
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let steps: Vec<(String, u64)> = records
+        .iter()
+        .map(|record| {
+            let directive = &record["_aws"]["CloudWatchMetrics"][0];
+            assert_eq!(directive["Namespace"], "Rotation/Tests", "{record}");
+            assert_eq!(directive["Dimensions"], json!([["function", "step"]]));
+            assert_eq!(record["function"], "rotation-under-test");
+            assert!(record["StepDuration"].as_u64().is_some(), "{record}");
+            assert!(record.get("secret").is_none(), "no secret name: {record}");
+            (
+                record["step"].as_str().expect("a step").to_owned(),
+                record["StepFailed"].as_u64().expect("0 or 1"),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, u64)> = STEPS
+        .iter()
+        .map(|step| ((*step).to_owned(), 0))
+        .chain([("setSecret".to_owned(), 1)])
+        .collect();
+    assert_eq!(
+        steps, expected,
+        "one record per step, the refused one failed"
+    );
+    let record_lines: String = output
+        .lines()
+        .filter(|line| line.contains("\"_aws\""))
+        .collect();
+    database.assert_no_secret_in(&record_lines, &passwords, "the metric records");
+    assert!(!record_lines.contains(&fixture.arn), "no secret ARN");
     fixture.stop().await;
     user.drop(database).await;
 }
