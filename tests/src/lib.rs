@@ -12,6 +12,7 @@ pub mod leaks;
 pub mod load;
 pub mod login;
 pub mod orchestrator;
+pub mod permissions;
 pub mod proxy;
 pub mod quoting_inputs;
 pub mod runtime_api;

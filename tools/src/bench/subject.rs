@@ -2,9 +2,9 @@
 //! credentials work, and the function's environment, with every path to Secrets Manager and to
 //! the database going through a counting [`Proxy`].
 
+use rotation_tests::conformance::unique;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{json, Value};
 use sqlx::{AssertSqlSafe, Connection, MySqlConnection, PgConnection};
@@ -148,17 +148,6 @@ pub struct Prepared {
     pub username: String,
     pub secret: Value,
     _provider: Option<ReferenceProvider>,
-}
-
-static NAMES: AtomicU64 = AtomicU64::new(0);
-
-/// A name unique to this process; letters, digits and `_` only, so it needs no quoting.
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        NAMES.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// A throw-away password (hex, so it needs no quoting either).
