@@ -190,6 +190,12 @@ for (const set of PARAMETER_SETS) {
       failures.push(`[${set.name}] ${scenario.function} is not deployed, yet scenario ${scenarioName} needs it`)
       continue
     }
+    // A scenario whose calls bypassed the recorder, or were all signed by another credential,
+    // would pass with nothing evaluated: each must show the role writing a version.
+    const roleCalls = scenario.calls.filter((call) => call.signed_by_role)
+    if (!roleCalls.some((call) => call.action === 'secretsmanager:PutSecretValue')) {
+      failures.push(`[${set.name}] ${scenario.function} (${scenarioName}): no PutSecretValue signed by the role was recorded (${roleCalls.length} role calls): the recording missed the function's calls`)
+    }
     for (const call of scenario.calls) {
       if (!call.signed_by_role) {
         notTheRoles += 1

@@ -112,8 +112,8 @@ fn secret_name(secret_arn: &str) -> &str {
         .map_or(secret_arn, |(_, name)| name)
 }
 
-/// CloudWatch's rule for a namespace: 1 to 255 characters from letters, digits and `.-_/#:`,
-/// and not one of AWS's own (`AWS/`).
+/// CloudWatch's rule for a namespace: 1 to 255 characters from letters, digits, spaces and
+/// `.-_/#:`, not starting with `:`, not only spaces, and not one of AWS's own (`AWS/`).
 fn check_namespace(namespace: &str) -> Result<(), String> {
     if namespace.is_empty() || namespace.len() > 255 {
         return Err(format!(
@@ -127,6 +127,11 @@ fn check_namespace(namespace: &str) -> Result<(), String> {
     {
         return Err(format!(
             "{bad:?} is not allowed in a CloudWatch namespace ({namespace:?})"
+        ));
+    }
+    if namespace.starts_with(':') || namespace.trim().is_empty() {
+        return Err(format!(
+            "{namespace:?} starts with ':' or holds only spaces, which CloudWatch refuses"
         ));
     }
     if namespace.starts_with("AWS/") {
@@ -198,6 +203,8 @@ mod tests {
             (NAMESPACE, ""),
             (NAMESPACE, "AWS/Lambda"),
             (NAMESPACE, "tab\there"),
+            (NAMESPACE, ":colon-first"),
+            (NAMESPACE, "   "),
             (SECRET_DIMENSION, "yes"),
             (SECRET_DIMENSION, ""),
         ] {

@@ -1,6 +1,6 @@
 //! Records every AWS call the rotation functions make in the permissions proof's scenarios and
-//! writes them as JSON for `scripts/permissions/prove.mjs` (run both through
-//! `scripts/prove-permissions`).
+//! writes them as JSON for `scripts/permissions/prove.mjs` (scripts/test runs both, after the
+//! tests that build the binaries).
 //!
 //! ```text
 //! record-aws-calls [--bin-dir DIR] [--out FILE]
